@@ -1,0 +1,31 @@
+"""`POST /cds-services/<id>`: one service call."""
+
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, current_app, request
+
+from cds.errors import BadRequest, UnsupportedMediaType
+
+bp = Blueprint("services", __name__)
+
+
+def json_body() -> object:
+    """The decoded JSON body; 415 when not declared as JSON, 400 when it does not parse."""
+    if not request.is_json:
+        raise UnsupportedMediaType(
+            f"Content-Type must be application/json, not {request.mimetype or 'none'!r}",
+            field="Content-Type",
+        )
+    try:
+        return json.loads(request.get_data(cache=False))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"the request body is not valid JSON: {exc}", field="body") from exc
+
+
+@bp.post("/cds-services/<service_id>")
+def call(service_id: str) -> dict:
+    pipeline = current_app.extensions["b12cds"]
+    outcome = pipeline.call(service_id, json_body())
+    return {"cards": outcome.cards}

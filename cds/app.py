@@ -1,0 +1,24 @@
+"""The Flask application factory."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from cds import config as _config
+from cds.api import discovery, errors, services
+from cds.pipeline import Pipeline
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: settings (defaults < environment < `config`), rules, blueprints, errors."""
+    app = Flask(__name__)
+    app.config.update(_config.load(config))
+    app.extensions["b12cds"] = Pipeline(app.config)
+    app.json.sort_keys = False
+    app.register_blueprint(discovery.bp)
+    app.register_blueprint(services.bp)
+    errors.register(app)
+    return app

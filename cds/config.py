@@ -1,0 +1,43 @@
+"""Configuration: defaults, overridden by environment variables, overridden by the caller.
+
+| setting         | environment          | default                    |
+|-----------------|----------------------|----------------------------|
+| RULES_DIR       | CDS_RULES_DIR        | the bundled `rules/`       |
+| REGIMEN         | CDS_REGIMEN          | us (or nice)               |
+| NOW             | CDS_NOW              | today (ISO date; fixed for replay and tests) |
+| CARD_UUID_SEED  | CDS_CARD_UUID_SEED   | unset: random card uuids; set: deterministic |
+| MAX_CONTENT_LENGTH | CDS_MAX_BODY_BYTES | 5 MiB                     |
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+BUNDLED_RULES = Path(__file__).resolve().parent.parent / "rules"
+
+_ENV = {
+    "RULES_DIR": ("CDS_RULES_DIR", str),
+    "REGIMEN": ("CDS_REGIMEN", str),
+    "NOW": ("CDS_NOW", str),
+    "CARD_UUID_SEED": ("CDS_CARD_UUID_SEED", str),
+    "MAX_CONTENT_LENGTH": ("CDS_MAX_BODY_BYTES", int),
+}
+
+
+def load(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Defaults < environment < `overrides`."""
+    config: dict[str, Any] = {
+        "RULES_DIR": str(BUNDLED_RULES),
+        "REGIMEN": "us",
+        "NOW": None,
+        "CARD_UUID_SEED": None,
+        "MAX_CONTENT_LENGTH": 5 * 1024 * 1024,
+    }
+    for key, (env, cast) in _ENV.items():
+        if os.environ.get(env):
+            config[key] = cast(os.environ[env])
+    config.update(overrides or {})
+    return config

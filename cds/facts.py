@@ -1,0 +1,367 @@
+"""Turn validated FHIR resources into clinical facts: frozen dataclasses, units normalised.
+
+Codes are mapped to concepts through the value sets in `rules/valuesets/`; lab values are converted
+to each test's canonical unit with `rules/units.yaml`. Anything that cannot be read safely (unknown
+unit, no value, no date, unusable status) is skipped and the reason kept, so cards can say so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from cds.fhir import PatientRecord
+from cds.rulebook import Rulebook
+
+LAB_STATUSES = {"final", "amended", "corrected"}
+INACTIVE_CONDITION = {"inactive", "resolved", "remission"}
+EXCLUDED_VERIFICATION = {"refuted", "entered-in-error"}
+ACTIVE_MEDICATION = {"active", "completed", "intended", "on-hold"}
+DONE_ADMINISTRATION = {"completed", "in-progress"}
+COMPARATORS = {None: "=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+
+
+@dataclass(frozen=True)
+class LabResult:
+    test: str
+    value: float
+    unit: str
+    comparator: str
+    date: date
+    age_days: int
+    current: bool
+    latest: bool
+    ref: str
+    value_text: str
+    ref_low: float | None = None
+    ref_high: float | None = None
+    range_flag: str | None = None
+    interpretation: str | None = None
+
+
+@dataclass(frozen=True)
+class Coded:
+    """A condition, procedure or (non-B12) medication mapped to a value-set concept."""
+
+    kind: str
+    concept: str
+    ref: str
+    display: str
+    date: date | None = None
+
+
+@dataclass(frozen=True)
+class Dose:
+    date: date
+    ref: str
+
+
+@dataclass(frozen=True)
+class Treatment:
+    doses: tuple[Dose, ...]
+    prior_course: bool
+    active_order: bool
+    refs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Loading:
+    """Progress through one regimen variant's loading course."""
+
+    variant: str
+    required: int | None
+    given: int
+
+    @property
+    def remaining(self) -> int | None:
+        return None if self.required is None else max(self.required - self.given, 0)
+
+
+@dataclass(frozen=True)
+class Demographics:
+    age_years: int | None
+    sex: str
+
+
+@dataclass(frozen=True)
+class Facts:
+    now: date
+    demographics: Demographics
+    labs: tuple[LabResult, ...]
+    coded: tuple[Coded, ...]
+    treatment: Treatment
+    loading: tuple[Loading, ...]
+    skipped: tuple[str, ...]
+    missing_prefetch: tuple[str, ...]
+
+    def engine_facts(self) -> list[dict[str, Any]]:
+        """The facts as flat dicts for the rule engine (fields per `rulebook.FACT_FIELDS`)."""
+        facts: list[dict[str, Any]] = [
+            {"type": "patient", "age_years": self.demographics.age_years,
+             "sex": self.demographics.sex}
+        ]
+        for lab in self.labs:
+            fact = {"type": "lab", **lab.__dict__, "date": lab.date.isoformat()}
+            facts.append(fact)
+        for item in self.coded:
+            facts.append({"type": item.kind, "concept": item.concept, "ref": item.ref,
+                          "display": item.display,
+                          "date": item.date.isoformat() if item.date else None})
+        t = self.treatment
+        facts.append({
+            "type": "treatment",
+            "doses": len(t.doses),
+            "first_dose": t.doses[0].date.isoformat() if t.doses else None,
+            "last_dose": t.doses[-1].date.isoformat() if t.doses else None,
+            "days_since_last": (self.now - t.doses[-1].date).days if t.doses else None,
+            "prior_course": t.prior_course,
+            "active_order": t.active_order,
+        })
+        for loading in self.loading:
+            facts.append({
+                "type": "loading", "variant": loading.variant, "given": loading.given,
+                "required": loading.required, "remaining": loading.remaining,
+                "complete": None if loading.required is None else loading.remaining == 0,
+                "open_ended": loading.required is None,
+            })
+        return facts
+
+
+def _to_date(value: Any) -> date | None:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str) and len(value) >= 4:  # partial FHIR dates: 2020, 2020-05
+        parts = [*value.split("T")[0].split("-"), "01", "01"][:3]
+        try:
+            return date(int(parts[0]), int(parts[1]), int(parts[2]))
+        except ValueError:
+            return None
+    return None
+
+
+def _codings(concept: Any) -> list[tuple[str | None, str | None]]:
+    return [(c.system, c.code) for c in (getattr(concept, "coding", None) or [])]
+
+
+def _text(concept: Any) -> str:
+    if concept is None:
+        return ""
+    parts = [getattr(concept, "text", None)]
+    parts += [c.display for c in (getattr(concept, "coding", None) or [])]
+    return " ".join(p for p in parts if p)
+
+
+def _ref(resource: Any) -> str:
+    return f"{resource.get_resource_type()}/{resource.id or '?'}"
+
+
+def _number(value: Decimal | float | int) -> float:
+    return float(value)
+
+
+def _fmt(value: float) -> str:
+    return f"{value:g}"
+
+
+def build(record: PatientRecord, rulebook: Rulebook, now: date, regimen_profile: str) -> Facts:
+    """Build the clinical facts of one request, as of `now`."""
+    skipped: list[str] = []
+    window = int(rulebook.parameters["current_window_days"]["value"])
+    labs = _labs(record, rulebook, now, window, skipped)
+    coded = _coded(record, rulebook, skipped)
+    treatment = _treatment(record, rulebook, skipped)
+    profile = rulebook.regimens[regimen_profile]
+    loading = tuple(
+        Loading(name, variant.get("loading_doses"), len(treatment.doses))
+        for name, variant in profile["variants"].items()
+    )
+    return Facts(now, _demographics(record, now, skipped), labs, coded, treatment, loading,
+                 tuple(skipped), record.missing_prefetch)
+
+
+def _demographics(record: PatientRecord, now: date, skipped: list[str]) -> Demographics:
+    patient = record.patient
+    if patient is None:
+        skipped.append("Patient: not provided; age and sex unknown")
+        return Demographics(None, "unknown")
+    birth = _to_date(patient.birthDate)
+    age = None
+    if birth is None:
+        skipped.append(f"Patient/{patient.id}: no birth date; age unknown")
+    else:
+        age = now.year - birth.year - ((now.month, now.day) < (birth.month, birth.day))
+    return Demographics(age, patient.gender or "unknown")
+
+
+def _labs(
+    record: PatientRecord, rulebook: Rulebook, now: date, window: int, skipped: list[str]
+) -> tuple[LabResult, ...]:
+    results: list[LabResult] = []
+    for obs in record.of("Observation"):
+        ref = _ref(obs)
+        test = next((vs.id for vs in rulebook.valuesets_of("lab")
+                     if vs.matches_code(_codings(obs.code))), None)
+        if test is None:
+            continue
+        reason = _unusable_lab(obs, rulebook, test)
+        when = _to_date(obs.effectiveDateTime or getattr(obs.effectivePeriod, "start", None)
+                        or obs.issued)
+        if reason is None and when is None:
+            reason = "no effective date"
+        if reason is None and when > now:
+            reason = f"dated in the future ({when.isoformat()})"
+        if reason:
+            skipped.append(f"{ref} ({test}): ignored, {reason}")
+            continue
+        q = obs.valueQuantity
+        table = rulebook.units[test]
+        value = next(v for u in (q.code, q.unit)
+                     if (v := table.to_canonical(_number(q.value), u)) is not None)
+        comparator = COMPARATORS[q.comparator]
+        low, high = _reference_range(obs, table)
+        age = (now - when).days
+        interpretation = next(iter(_codings(obs.interpretation[0])), (None, None))[1] if (
+            obs.interpretation) else None
+        sign = "" if comparator == "=" else comparator
+        shown = f"{sign}{_fmt(_number(q.value))} {q.unit or q.code}"
+        results.append(LabResult(
+            test=test, value=round(value, 4), unit=table.canonical, comparator=comparator,
+            date=when, age_days=age, current=age <= window, latest=False, ref=ref,
+            value_text=shown, ref_low=low, ref_high=high, range_flag=_range_flag(value, low, high),
+            interpretation=interpretation,
+        ))
+    newest: dict[str, LabResult] = {}
+    for lab in sorted(results, key=lambda r: (r.date, r.ref)):
+        newest[lab.test] = lab
+    latest = {id(lab) for lab in newest.values()}
+    marked = [
+        LabResult(**{**lab.__dict__, "latest": id(lab) in latest}) for lab in results
+    ]
+    return tuple(sorted(marked, key=lambda r: (r.test, r.date, r.ref), reverse=True))
+
+
+def _range_flag(value: float, low: float | None, high: float | None) -> str | None:
+    """Where the value sits against the reporting laboratory's own reference range."""
+    if high is not None and value > high:
+        return "high"
+    if low is not None and value < low:
+        return "low"
+    return "normal" if (low is not None or high is not None) else None
+
+
+def _unusable_lab(obs: Any, rulebook: Rulebook, test: str) -> str | None:
+    if obs.status not in LAB_STATUSES:
+        return f"status '{obs.status}'"
+    q = obs.valueQuantity
+    if q is None or q.value is None:
+        return "no numeric valueQuantity"
+    table = rulebook.units.get(test)
+    if table is None:
+        return "no unit table for this test"
+    if all(table.to_canonical(1.0, u) is None for u in (q.code, q.unit)):
+        return f"unit '{q.unit or q.code}' not recognised (expected one of {sorted(table.factors)})"
+    return None
+
+
+def _reference_range(obs: Any, table: Any) -> tuple[float | None, float | None]:
+    if not obs.referenceRange:
+        return None, None
+    rr = obs.referenceRange[0]
+
+    def convert(q: Any) -> float | None:
+        if q is None or q.value is None:
+            return None
+        value = table.to_canonical(_number(q.value), q.code or q.unit)
+        return None if value is None else round(value, 4)
+
+    return convert(rr.low), convert(rr.high)
+
+
+def _coded(record: PatientRecord, rulebook: Rulebook, skipped: list[str]) -> tuple[Coded, ...]:
+    items: list[Coded] = []
+    for cond in record.of("Condition"):
+        status = _codings(cond.clinicalStatus)
+        verification = _codings(cond.verificationStatus)
+        if any(code in INACTIVE_CONDITION for _, code in status) or any(
+            code in EXCLUDED_VERIFICATION for _, code in verification
+        ):
+            skipped.append(f"{_ref(cond)}: not counted, condition is not active or was refuted")
+            continue
+        onset = _to_date(cond.onsetDateTime or cond.recordedDate)
+        items += _concepts("condition", cond, cond.code, rulebook, onset)
+    for proc in record.of("Procedure"):
+        if proc.status in {"entered-in-error", "not-done"}:
+            continue
+        when = _to_date(proc.performedDateTime or getattr(proc.performedPeriod, "start", None))
+        items += _concepts("procedure", proc, proc.code, rulebook, when)
+    for kind in ("MedicationStatement", "MedicationRequest"):
+        for med in record.of(kind):
+            if med.status not in ACTIVE_MEDICATION:
+                continue
+            concept = med.medicationCodeableConcept
+            items += _concepts("medication", med, concept, rulebook, None)
+    return tuple(items)
+
+
+def _concepts(kind: str, resource: Any, concept: Any, rulebook: Rulebook,
+              when: date | None) -> list[Coded]:
+    codings, text = _codings(concept), _text(concept)
+    return [
+        Coded(kind, vs.id, _ref(resource), text or vs.description, when)
+        for vs in rulebook.valuesets_of(kind)
+        if vs.matches_code(codings) or (kind == "medication" and text and vs.matches_text(text))
+    ]
+
+
+def b12_form(concept: Any, rulebook: Rulebook, extra_text: str = "") -> str | None:
+    """The form of a B12 product (a `b12-form` value-set id), by code first, then by text."""
+    codings = _codings(concept)
+    forms = rulebook.valuesets_of("b12-form")
+    for vs in forms:
+        if vs.matches_code(codings):
+            return vs.id
+    text = f"{_text(concept)} {extra_text}".strip()
+    return next((vs.id for vs in forms if text and vs.matches_text(text)), None)
+
+
+def _is_b12(concept: Any, rulebook: Rulebook) -> bool:
+    vs = rulebook.valuesets["vitamin-b12"]
+    return vs.matches_code(_codings(concept)) or vs.matches_text(_text(concept))
+
+
+def _treatment(record: PatientRecord, rulebook: Rulebook, skipped: list[str]) -> Treatment:
+    doses: list[Dose] = []
+    refs: list[str] = []
+    for admin in record.of("MedicationAdministration"):
+        concept = admin.medicationCodeableConcept
+        if not _is_b12(concept, rulebook) or admin.status not in DONE_ADMINISTRATION:
+            continue
+        route = _text(getattr(admin.dosage, "route", None))
+        form = b12_form(concept, rulebook, route)
+        when = _to_date(admin.effectiveDateTime or getattr(admin.effectivePeriod, "start", None))
+        if form != "b12-injection" or when is None:
+            why = "not an injection" if form else "product form not stated"
+            skipped.append(f"{_ref(admin)}: B12 administration not counted as a dose ({why})"
+                           if when else f"{_ref(admin)}: B12 administration has no date")
+            continue
+        doses.append(Dose(when, _ref(admin)))
+        refs.append(_ref(admin))
+    prior_course = False
+    for stmt in record.of("MedicationStatement"):
+        concept = stmt.medicationCodeableConcept
+        if stmt.status in ACTIVE_MEDICATION and _is_b12(concept, rulebook) and (
+            b12_form(concept, rulebook) == "b12-injection"
+        ):
+            prior_course = True
+            refs.append(_ref(stmt))
+    active_order = any(
+        req.status == "active" and req.intent in {"order", "original-order", "plan"}
+        and _is_b12(req.medicationCodeableConcept, rulebook)
+        for req in record.of("MedicationRequest")
+    )
+    doses.sort(key=lambda d: (d.date, d.ref))
+    return Treatment(tuple(doses), prior_course, active_order, tuple(refs))

@@ -1,0 +1,183 @@
+"""Build the hook-request fixtures in this folder from short patient descriptions.
+
+Run `python fhir_fixtures/build.py` after editing a case; then refresh and *review* the goldens
+(`NAME.expected.json`) with `python fhir_fixtures/build.py --goldens`. Each case states what it
+exercises; the goldens are the service's answers, checked by a person before committing.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import zlib
+from pathlib import Path
+
+HERE = Path(__file__).parent
+LOINC, ICD, SCT = "http://loinc.org", "http://hl7.org/fhir/sid/icd-10-cm", "http://snomed.info/sct"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+
+UNITS = {"pg/mL": "pg/mL", "ng/L": "ng/L", "pmol/L": "pmol/L", "g/dL": "g/dL", "g/L": "g/L",
+         "fL": "fL", "umol/L": "umol/L", "nmol/L": "nmol/L"}
+
+
+def patient(pid: str, birth: str = "1960-03-15", gender: str = "female") -> dict:
+    return {"resourceType": "Patient", "id": pid, "birthDate": birth, "gender": gender}
+
+
+def obs(pid: str, oid: str, code: str, value: float, unit: str, when: str,
+        comparator: str | None = None, high: float | None = None) -> dict:
+    q = {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit}
+    if comparator:
+        q["comparator"] = comparator
+    o = {"resourceType": "Observation", "id": oid, "status": "final",
+         "code": {"coding": [{"system": LOINC, "code": code}]},
+         "subject": {"reference": f"Patient/{pid}"}, "effectiveDateTime": when,
+         "valueQuantity": q}
+    if high is not None:
+        o["referenceRange"] = [{"high": {"value": high, "unit": unit,
+                                         "system": "http://unitsofmeasure.org", "code": unit}}]
+    return o
+
+
+def condition(pid: str, cid: str, system: str, code: str, display: str,
+              status: str = "active") -> dict:
+    return {"resourceType": "Condition", "id": cid,
+            "clinicalStatus": {"coding": [{
+                "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                "code": status}]},
+            "code": {"coding": [{"system": system, "code": code, "display": display}]},
+            "subject": {"reference": f"Patient/{pid}"}}
+
+
+def med(kind: str, pid: str, mid: str, code: str, display: str, status: str = "active",
+        when: str | None = None) -> dict:
+    r = {"resourceType": kind, "id": mid, "status": status,
+         "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": code,
+                                                   "display": display}]},
+         "subject": {"reference": f"Patient/{pid}"}}
+    if kind == "MedicationRequest":
+        r["intent"] = "order"
+    if kind == "MedicationAdministration":
+        r["effectiveDateTime"] = when
+    return r
+
+
+def injection(pid: str, n: int, when: str) -> dict:
+    return med("MedicationAdministration", pid, f"{pid}-dose-{n}", "309594",
+               "vitamin B12 1 MG/ML Injectable Solution", status="completed", when=when)
+
+
+def bundle(resources: list[dict]) -> dict:
+    return {"resourceType": "Bundle", "type": "searchset",
+            "entry": [{"resource": r} for r in resources]}
+
+
+def draft_b12(pid: str) -> dict:
+    return {"resourceType": "MedicationRequest", "id": f"{pid}-draft", "status": "draft",
+            "intent": "order",
+            "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "309594",
+                                                      "display": "vitamin B12 1 MG/ML Injectable Solution"}]},
+            "subject": {"reference": f"Patient/{pid}"},
+            "dosageInstruction": [{"text": "1000 mcg IM monthly"}]}
+
+
+def request(hook: str, pid: str, labs=(), conditions=(), meds=(), admins=(), procedures=(),
+            pat: dict | None = None, omit: tuple[str, ...] = ()) -> dict:
+    context = {"userId": "Practitioner/ph-1", "patientId": pid}
+    if hook in {"order-select", "order-sign"}:
+        context["draftOrders"] = bundle([draft_b12(pid)])
+        if hook == "order-select":
+            context["selections"] = [f"MedicationRequest/{pid}-draft"]
+    prefetch = {
+        "patient": pat or patient(pid),
+        "labs": bundle(list(labs)),
+        "conditions": bundle(list(conditions)),
+        "medicationStatements": bundle([m for m in meds if m["resourceType"] == "MedicationStatement"]),
+        "medicationRequests": bundle([m for m in meds if m["resourceType"] == "MedicationRequest"]),
+        "medicationAdministrations": bundle(list(admins)),
+        "procedures": bundle(list(procedures)),
+    }
+    for key in omit:
+        prefetch.pop(key)
+    return {"hook": hook, "hookInstance": f"00000000-0000-4000-8000-{zlib.crc32(pid.encode()):012d}",
+            "context": context, "prefetch": prefetch}
+
+
+def cases() -> dict[str, dict]:
+    """name -> hook request. The name says the hook and what the case exercises."""
+    pv, osel, osign = "patient-view", "order-select", "order-sign"
+    b12 = lambda pid, v, unit="pg/mL", when="2026-05-10", **kw: obs(  # noqa: E731
+        pid, f"{pid}-b12", "2132-9" if unit != "pmol/L" else "14685-2", v, unit, when, **kw)
+    pa = lambda pid: condition(pid, f"{pid}-pa", ICD, "D51.0",  # noqa: E731
+                               "Vitamin B12 deficiency anemia due to intrinsic factor deficiency")
+    doses = lambda pid, dates: [injection(pid, i, d) for i, d in enumerate(dates, 1)]  # noqa: E731
+    loading = [f"2026-04-{d:02d}" for d in range(1, 8)] + ["2026-04-14", "2026-04-21",
+                                                           "2026-04-28", "2026-05-05"]
+    return {
+        "pv-pernicious-anemia-deficient": request(pv, "p01", labs=[b12("p01", 150)],
+                                                  conditions=[pa("p01")]),
+        "pv-pmol-deficient-cause-unknown": request(pv, "p02", labs=[b12("p02", 90, "pmol/L")]),
+        "pv-indeterminate-no-mma": request(pv, "p03", labs=[b12("p03", 250, "ng/L")]),
+        "pv-indeterminate-mma-raised": request(pv, "p04", labs=[
+            b12("p04", 250, "ng/L"), obs("p04", "p04-mma", "13964-2", 0.45, "umol/L", "2026-05-12")]),
+        "pv-indeterminate-mma-nmol-normal": request(pv, "p05", labs=[
+            b12("p05", 250, "ng/L"),
+            obs("p05", "p05-mma", "13964-2", 300, "nmol/L", "2026-05-12", high=400)]),
+        "pv-normal-not-indicated": request(pv, "p06", labs=[b12("p06", 520)]),
+        "pv-stale-b12": request(pv, "p07", labs=[b12("p07", 120, when="2025-01-10")]),
+        "pv-no-labs": request(pv, "p08"),
+        "pv-child-out-of-scope": request(pv, "p09", labs=[b12("p09", 100)],
+                                         pat=patient("p09", birth="2014-02-01")),
+        "pv-maintenance-loading-complete": request(pv, "p10", labs=[b12("p10", 140, when="2026-03-20")],
+                                                   conditions=[pa("p10")],
+                                                   admins=doses("p10", loading)),
+        "pv-loading-under-way": request(pv, "p11", labs=[b12("p11", 140, when="2026-05-20")],
+                                        admins=doses("p11", ["2026-05-28", "2026-05-29", "2026-05-30"])),
+        "pv-neuro-untreated-critical": request(pv, "p12", labs=[b12("p12", 100)], conditions=[
+            pa("p12"), condition("p12", "p12-neuro", ICD, "G62.9", "Polyneuropathy, unspecified")]),
+        "os-metformin-deficient": request(osel, "p13", labs=[b12("p13", 150)], meds=[
+            med("MedicationStatement", "p13", "p13-met", "861007", "metformin hydrochloride 500 MG Oral Tablet")]),
+        "osign-gastrectomy-censored": request(osign, "p14", labs=[b12("p14", 150, comparator="<")],
+                                              procedures=[{"resourceType": "Procedure", "id": "p14-gx",
+                                                           "status": "completed",
+                                                           "code": {"coding": [{"system": SCT, "code": "26452005", "display": "Total gastrectomy"}]},
+                                                           "subject": {"reference": "Patient/p14"},
+                                                           "performedDateTime": "2019-09-01"}]),
+        "pv-unknown-unit-ignored": request(pv, "p15", labs=[b12("p15", 0.2, "mg/dL")]),
+        "pv-pregnancy-out-of-scope": request(pv, "p16", labs=[b12("p16", 150)], conditions=[
+            condition("p16", "p16-preg", SCT, "77386006", "Pregnancy")]),
+        "pv-dietary-deficient": request(pv, "p17", labs=[b12("p17", 160)], conditions=[
+            condition("p17", "p17-diet", ICD, "D51.3", "Other dietary vitamin B12 deficiency anemia")]),
+        "pv-established-maintenance-statement": request(pv, "p18", conditions=[pa("p18")], meds=[
+            med("MedicationStatement", "p18", "p18-stmt", "309594", "vitamin B12 1 MG/ML Injectable Solution")]),
+        "pv-missing-prefetch-keys": request(pv, "p19", labs=[b12("p19", 150)],
+                                           omit=("conditions", "procedures")),
+        "pv-anaemia-macrocytosis-ppi": request(pv, "p20", labs=[
+            b12("p20", 140), obs("p20", "p20-hb", "718-7", 10.5, "g/dL", "2026-05-10"),
+            obs("p20", "p20-mcv", "787-2", 108, "fL", "2026-05-10")],
+            meds=[med("MedicationRequest", "p20", "p20-ppi", "7646", "omeprazole")],
+            pat=patient("p20", gender="male")),
+        "osign-resolved-pa-not-counted": request(osign, "p21", labs=[b12("p21", 400)], conditions=[
+            condition("p21", "p21-pa", ICD, "D51.0", "Pernicious anemia", status="resolved")]),
+    }
+
+
+def write_requests() -> None:
+    for name, body in cases().items():
+        (HERE / f"{name}.json").write_text(json.dumps(body, indent=2) + "\n")
+
+
+def write_goldens() -> None:
+    sys.path.insert(0, str(HERE.parent))
+    from tests.replay import golden_path, replay_file  # the same runner the tests use
+
+    for path in sorted(HERE.glob("*.json")):
+        if path.name.endswith(".expected.json"):
+            continue
+        response = replay_file(path)
+        golden_path(path).write_text(
+            json.dumps(response, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    write_goldens() if "--goldens" in sys.argv else write_requests()
