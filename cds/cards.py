@@ -138,7 +138,7 @@ def _detail(phase: str, cause: str, contributors: list[str], neurologic: bool,
             monitoring: list[dict[str, Any]], ctx: CardContext) -> str:
     lines = [
         f"**Phase:** {phase} | **Cause:** {cause}"
-        + (f" ({', '.join(contributors)})" if contributors else "")
+        + (f" | **Contributors:** {', '.join(contributors)}" if contributors else "")
         + f" | **Neurological involvement:** {'yes' if neurologic else 'none recorded'}",
         "",
     ]

@@ -157,6 +157,38 @@ def cases() -> dict[str, dict]:
             obs("p20", "p20-mcv", "787-2", 108, "fL", "2026-05-10")],
             meds=[med("MedicationRequest", "p20", "p20-ppi", "7646", "omeprazole")],
             pat=patient("p20", gender="male")),
+        "pv-active-b12-low-only": request(pv, "p22", labs=[
+            obs("p22", "p22-hc", "72160-5", 20, "pmol/L", "2026-05-15")]),
+        "pv-indeterminate-active-b12-indeterminate": request(pv, "p23", labs=[
+            b12("p23", 300, "ng/L"), obs("p23", "p23-hc", "72160-5", 40, "pmol/L", "2026-05-15")]),
+        "pv-indeterminate-active-b12-normal": request(pv, "p24", labs=[
+            b12("p24", 300, "ng/L"), obs("p24", "p24-hc", "72160-5", 90, "pmol/L", "2026-05-15")]),
+        "pv-indeterminate-mma-above-lab-range": request(pv, "p25", labs=[
+            b12("p25", 200, "ng/L"),
+            obs("p25", "p25-mma", "13964-2", 0.5, "umol/L", "2026-05-12", high=0.4)]),
+        "pv-indeterminate-mma-normal-no-range": request(pv, "p26", labs=[
+            b12("p26", 200, "ng/L"), obs("p26", "p26-mma", "13964-2", 0.2, "umol/L", "2026-05-12")]),
+        "pv-anaemia-female-homocysteine-gastrectomy-status": request(pv, "p27", labs=[
+            b12("p27", 110), obs("p27", "p27-hb", "718-7", 100, "g/L", "2026-05-10"),
+            obs("p27", "p27-hcy", "13965-9", 22, "umol/L", "2026-05-10")],
+            conditions=[condition("p27", "p27-gx", ICD, "Z90.3", "Acquired absence of stomach [part of]")]),
+        "pv-bariatric-status-and-procedure": request(pv, "p28", labs=[b12("p28", 95, "pmol/L")],
+            conditions=[condition("p28", "p28-bs", ICD, "Z98.84", "Bariatric surgery status")],
+            procedures=[{"resourceType": "Procedure", "id": "p28-rygb", "status": "completed",
+                         "code": {"coding": [{"system": SCT, "code": "430715008", "display": "Bariatric operative procedure"}]},
+                         "subject": {"reference": "Patient/p28"}, "performedDateTime": "2018-02-01"}]),
+        "pv-ileal-crohns-neuro-paraesthesia": request(pv, "p29", labs=[b12("p29", 130)], conditions=[
+            condition("p29", "p29-cd", ICD, "K50.012", "Crohn's disease of small intestine with intestinal obstruction"),
+            condition("p29", "p29-par", ICD, "R20.2", "Paresthesia of skin")]),
+        "os-famotidine-nitrous-oxide": request(osel, "p30", labs=[b12("p30", 150)], meds=[
+            med("MedicationRequest", "p30", "p30-fam", "4278", "famotidine"),
+            med("MedicationStatement", "p30", "p30-n2o", "7486", "nitrous oxide")]),
+        "pv-neuro-maintenance-loading-complete": request(pv, "p31", conditions=[
+            pa("p31"), condition("p31", "p31-atx", ICD, "R27.0", "Ataxia, unspecified")],
+            admins=doses("p31", loading)),
+        "osign-pernicious-anemia-and-metformin": request(osign, "p32", labs=[b12("p32", 120)],
+            conditions=[pa("p32")],
+            meds=[med("MedicationStatement", "p32", "p32-met", "6809", "metformin")]),
         "osign-resolved-pa-not-counted": request(osign, "p21", labs=[b12("p21", 400)], conditions=[
             condition("p21", "p21-pa", ICD, "D51.0", "Pernicious anemia", status="resolved")]),
     }
