@@ -100,7 +100,7 @@ def _summary(phase: str, variant: Mapping[str, Any], facts: Facts, evaluation: E
         doses = len(facts.treatment.doses)
         required = variant.get("loading_doses")
         if doses and required:
-            title += f", {doses} of {required} doses given"
+            title += f", {doses} of {required} doses given, {max(required - doses, 0)} to go"
         elif doses:
             title += f", {doses} doses given"
         text = f"{title}: {variant['loading_short']}"
@@ -149,11 +149,15 @@ def _detail(phase: str, cause: str, contributors: list[str], neurologic: bool,
             + (" (lifelong)" if LIFELONG_CAUSES & set(contributors) else ""),
             "",
         ]
-    notes = dict.fromkeys(n for f in evaluation.firings if (n := note_text(f)))
-    if notes:
-        lines.append("**Evidence**")
-        lines += [f"- {text}" for text in notes]
-        lines.append("")
+    alerts = dict.fromkeys(
+        n for f in evaluation.firings if f.rule.then.indicator and (n := note_text(f)))
+    notes = dict.fromkeys(
+        n for f in evaluation.firings if not f.rule.then.indicator and (n := note_text(f)))
+    for title, texts in (("Alerts", alerts), ("Evidence", notes)):
+        if texts:
+            lines.append(f"**{title}**")
+            lines += [f"- {text}" for text in texts]
+            lines.append("")
     orders = evaluation.lists.get("orders", ())
     if orders:
         lines.append("**Order**")

@@ -25,7 +25,8 @@ def patient(pid: str, birth: str = "1960-03-15", gender: str = "female") -> dict
 
 
 def obs(pid: str, oid: str, code: str, value: float, unit: str, when: str,
-        comparator: str | None = None, high: float | None = None) -> dict:
+        comparator: str | None = None, high: float | None = None,
+        low: float | None = None) -> dict:
     q = {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit}
     if comparator:
         q["comparator"] = comparator
@@ -33,9 +34,10 @@ def obs(pid: str, oid: str, code: str, value: float, unit: str, when: str,
          "code": {"coding": [{"system": LOINC, "code": code}]},
          "subject": {"reference": f"Patient/{pid}"}, "effectiveDateTime": when,
          "valueQuantity": q}
-    if high is not None:
-        o["referenceRange"] = [{"high": {"value": high, "unit": unit,
-                                         "system": "http://unitsofmeasure.org", "code": unit}}]
+    bounds = {k: {"value": v, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit}
+              for k, v in (("low", low), ("high", high)) if v is not None}
+    if bounds:
+        o["referenceRange"] = [bounds]
     return o
 
 
@@ -189,6 +191,34 @@ def cases() -> dict[str, dict]:
         "osign-pernicious-anemia-and-metformin": request(osign, "p32", labs=[b12("p32", 120)],
             conditions=[pa("p32")],
             meds=[med("MedicationStatement", "p32", "p32-met", "6809", "metformin")]),
+        "pv-folate-and-b12-deficient": request(pv, "p33", labs=[
+            b12("p33", 140), obs("p33", "p33-fol", "2284-8", 2.1, "ug/L", "2026-05-10", low=3.0)],
+            conditions=[condition("p33", "p33-fd", ICD, "D52.0", "Dietary folate deficiency anemia")]),
+        "pv-folate-low-b12-normal": request(pv, "p34", labs=[
+            b12("p34", 480), obs("p34", "p34-fol", "2284-8", 2.1, "ug/L", "2026-05-10", low=3.0)]),
+        "pv-conflict-normal-b12-raised-mma-macrocytosis": request(pv, "p35", labs=[
+            b12("p35", 420), obs("p35", "p35-mma", "13964-2", 0.6, "umol/L", "2026-05-12", high=0.4),
+            obs("p35", "p35-mcv", "787-2", 106, "fL", "2026-05-10")]),
+        "pv-conflict-pa-without-deficiency": request(pv, "p36", labs=[b12("p36", 400)],
+                                                     conditions=[pa("p36")]),
+        "os-metformin-neuro-paraesthesia": request(osel, "p37", labs=[b12("p37", 150)],
+            conditions=[condition("p37", "p37-par", ICD, "R20.2", "Paresthesia of skin")],
+            meds=[med("MedicationStatement", "p37", "p37-met", "6809", "metformin")]),
+        "pv-dietary-neuro-sacd": request(pv, "p38", labs=[b12("p38", 90)], conditions=[
+            condition("p38", "p38-diet", ICD, "D51.3", "Other dietary vitamin B12 deficiency anemia"),
+            condition("p38", "p38-sacd", ICD, "G32.0", "Subacute combined degeneration of spinal cord")]),
+        "pv-neuro-loading-under-way-not-critical": request(pv, "p39", labs=[b12("p39", 110, when="2026-05-20")],
+            conditions=[pa("p39"), condition("p39", "p39-neuro", ICD, "G62.9", "Polyneuropathy, unspecified")],
+            admins=doses("p39", ["2026-05-27", "2026-05-28", "2026-05-29", "2026-05-30", "2026-05-31"])),
+        "pv-macrocytosis-normal-b12-no-mma": request(pv, "p40", labs=[
+            b12("p40", 410), obs("p40", "p40-mcv", "787-2", 104, "fL", "2026-05-10")]),
+        "osign-oral-b12-administration-not-counted": request(osign, "p41", labs=[b12("p41", 150)],
+            admins=[med("MedicationAdministration", "p41", "p41-oral", "309593", "vitamin B12 1 MG Oral Tablet",
+                        status="completed", when="2026-05-30")]),
+        "pv-text-only-cyanocobalamin-injection-dose": request(pv, "p42", labs=[b12("p42", 150)],
+            admins=[{"resourceType": "MedicationAdministration", "id": "p42-dose-1", "status": "completed",
+                     "medicationCodeableConcept": {"text": "Cyanocobalamin 1000 mcg/mL injection"},
+                     "subject": {"reference": "Patient/p42"}, "effectiveDateTime": "2026-05-31"}]),
         "osign-resolved-pa-not-counted": request(osign, "p21", labs=[b12("p21", 400)], conditions=[
             condition("p21", "p21-pa", ICD, "D51.0", "Pernicious anemia", status="resolved")]),
     }
