@@ -80,6 +80,25 @@ class Loading:
 
 
 @dataclass(frozen=True)
+class Series:
+    """Two points of one test's current results: the baseline and the latest.
+
+    The baseline is the last result on or before the first recorded injection (the start of
+    treatment) when there is one, otherwise the earliest current result.
+    """
+
+    test: str
+    count: int
+    baseline: LabResult
+    latest: LabResult
+    since_treatment: bool
+
+    @property
+    def change_pct(self) -> float:
+        return round((self.latest.value - self.baseline.value) / self.baseline.value * 100, 2)
+
+
+@dataclass(frozen=True)
 class Demographics:
     age_years: int | None
     sex: str
@@ -93,6 +112,7 @@ class Facts:
     coded: tuple[Coded, ...]
     treatment: Treatment
     loading: tuple[Loading, ...]
+    series: tuple[Series, ...]
     skipped: tuple[str, ...]
     missing_prefetch: tuple[str, ...]
 
@@ -105,6 +125,14 @@ class Facts:
         for lab in self.labs:
             fact = {"type": "lab", **lab.__dict__, "date": lab.date.isoformat()}
             facts.append(fact)
+        for s in self.series:
+            facts.append({
+                "type": "series", "test": s.test, "count": s.count,
+                "baseline": round(s.baseline.value, 1), "latest": round(s.latest.value, 1),
+                "baseline_date": s.baseline.date.isoformat(),
+                "latest_date": s.latest.date.isoformat(), "change_pct": s.change_pct,
+                "since_treatment": s.since_treatment, "ref": s.latest.ref,
+            })
         for item in self.coded:
             facts.append({"type": item.kind, "concept": item.concept, "ref": item.ref,
                           "display": item.display,
@@ -179,8 +207,29 @@ def build(record: PatientRecord, rulebook: Rulebook, now: date, regimen_profile:
         Loading(name, variant.get("loading_doses"), len(treatment.doses))
         for name, variant in profile["variants"].items()
     )
+    series = _series(labs, treatment, rulebook.parameters["trend_tests"]["value"])
     return Facts(now, _demographics(record, now, skipped), labs, coded, treatment, loading,
-                 tuple(skipped), record.missing_prefetch)
+                 series, tuple(skipped), record.missing_prefetch)
+
+
+def _series(labs: tuple[LabResult, ...], treatment: Treatment,
+            tests: list[str]) -> tuple[Series, ...]:
+    """Baseline and latest of each trended test, from current uncensored results."""
+    start = treatment.doses[0].date if treatment.doses else None
+    out = []
+    for test in tests:
+        points = sorted((lab for lab in labs if lab.test == test and lab.current
+                         and lab.comparator == "=" and lab.value > 0),
+                        key=lambda r: (r.date, r.ref))
+        if len(points) < 2:
+            continue
+        before = [p for p in points if start is not None and p.date <= start]
+        baseline = before[-1] if before else points[0]
+        latest = points[-1]
+        if latest is baseline:
+            continue
+        out.append(Series(test, len(points), baseline, latest, bool(before)))
+    return tuple(out)
 
 
 def _demographics(record: PatientRecord, now: date, skipped: list[str]) -> Demographics:

@@ -32,11 +32,13 @@ FACT_FIELDS: dict[str, frozenset[str]] = {
     "treatment": frozenset({"doses", "first_dose", "last_dose", "days_since_last", "prior_course",
                             "active_order", "ref"}),
     "loading": frozenset({"variant", "required", "given", "remaining", "complete", "open_ended"}),
+    "series": frozenset({"test", "count", "baseline", "latest", "baseline_date", "latest_date",
+                         "change_pct", "since_treatment", "ref"}),
     "assessment": frozenset(),  # its fields are the slots set by earlier strata
 }
 #: Fields whose values must name a value set.
-CONCEPT_FIELDS = {("lab", "test"), ("condition", "concept"), ("procedure", "concept"),
-                  ("medication", "concept")}
+CONCEPT_FIELDS = {("lab", "test"), ("series", "test"), ("condition", "concept"),
+                  ("procedure", "concept"), ("medication", "concept")}
 OPERATORS = {"eq", "ne", "lt", "lte", "gt", "gte", "in", "not_in", "exists"}
 INDICATORS = ("info", "warning", "critical")
 LIST_SLOTS = {"contributors", "monitoring", "orders"}

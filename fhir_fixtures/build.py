@@ -219,6 +219,31 @@ def cases() -> dict[str, dict]:
             admins=[{"resourceType": "MedicationAdministration", "id": "p42-dose-1", "status": "completed",
                      "medicationCodeableConcept": {"text": "Cyanocobalamin 1000 mcg/mL injection"},
                      "subject": {"reference": "Patient/p42"}, "effectiveDateTime": "2026-05-31"}]),
+        "pv-maintenance-improving": request(pv, "p43", labs=[
+            b12("p43", 120, when="2025-12-20"),
+            obs("p43", "p43-hb1", "718-7", 96, "g/L", "2025-12-20"),
+            obs("p43", "p43-mcv1", "787-2", 109, "fL", "2025-12-20"),
+            obs("p43", "p43-hb2", "718-7", 131, "g/L", "2026-03-01"),
+            obs("p43", "p43-mcv2", "787-2", 93, "fL", "2026-03-01")],
+            conditions=[pa("p43")],
+            admins=doses("p43", [f"2026-01-{d:02d}" for d in range(1, 8)]
+                         + ["2026-01-14", "2026-01-21", "2026-01-28", "2026-02-04", "2026-03-04",
+                            "2026-04-04", "2026-05-04"])),
+        "pv-maintenance-worsening": request(pv, "p44", labs=[
+            obs("p44", "p44-hb1", "718-7", 13.4, "g/dL", "2025-09-01"),
+            obs("p44", "p44-mcv1", "787-2", 94, "fL", "2025-09-01"),
+            obs("p44", "p44-hb2", "718-7", 11.6, "g/dL", "2026-05-20"),
+            obs("p44", "p44-mcv2", "787-2", 103, "fL", "2026-05-20")],
+            conditions=[pa("p44")],
+            meds=[med("MedicationStatement", "p44", "p44-stmt", "309594", "vitamin B12 1 MG/ML Injectable Solution")],
+            pat=patient("p44", gender="male")),
+        "pv-maintenance-stable-hb-mmol": request(pv, "p45", labs=[
+            obs("p45", "p45-hb1", "59260-0", 8.3, "mmol/L", "2025-10-01"),
+            obs("p45", "p45-hb2", "59260-0", 8.5, "mmol/L", "2026-04-01"),
+            obs("p45", "p45-mcv1", "787-2", 92, "fL", "2025-10-01"),
+            obs("p45", "p45-mcv2", "787-2", 93, "fL", "2026-04-01")],
+            conditions=[condition("p45", "p45-gx", ICD, "Z90.3", "Acquired absence of stomach [part of]")],
+            meds=[med("MedicationStatement", "p45", "p45-stmt", "317106", "hydroxocobalamin 1 MG/ML Injectable Solution")]),
         "osign-resolved-pa-not-counted": request(osign, "p21", labs=[b12("p21", 400)], conditions=[
             condition("p21", "p21-pa", ICD, "D51.0", "Pernicious anemia", status="resolved")]),
     }
