@@ -85,7 +85,8 @@ def render(evaluation: Evaluation, facts: Facts, ctx: CardContext) -> list[dict[
         "uuid": ctx.card_uuid(0),
         "summary": summary,
         "indicator": evaluation.indicator,
-        "detail": _detail(phase, cause, contributors, neurologic, variant, evaluation, facts,
+        "detail": _detail(phase, cause, contributors, neurologic, assessment["trend"], variant,
+                          evaluation, facts,
                           monitoring, ctx),
         "source": {"label": f"b12-cds: {ctx.regimen['label']}", "url": ctx.regimen["url"]},
         "extension": {EXTENSION: assessment},
@@ -133,13 +134,14 @@ def _monitoring(evaluation: Evaluation, facts: Facts) -> list[dict[str, Any]]:
     return sorted(items, key=lambda m: (m["due"], m["test"]))
 
 
-def _detail(phase: str, cause: str, contributors: list[str], neurologic: bool,
+def _detail(phase: str, cause: str, contributors: list[str], neurologic: bool, trend: str,
             variant: Mapping[str, Any], evaluation: Evaluation, facts: Facts,
             monitoring: list[dict[str, Any]], ctx: CardContext) -> str:
     lines = [
         f"**Phase:** {phase} | **Cause:** {cause}"
         + (f" | **Contributors:** {', '.join(contributors)}" if contributors else "")
-        + f" | **Neurological involvement:** {'yes' if neurologic else 'none recorded'}",
+        + f" | **Neurological involvement:** {'yes' if neurologic else 'none recorded'}"
+        + f" | **Trend:** {trend}",
         "",
     ]
     if phase in {"repletion", "maintenance"}:

@@ -244,6 +244,9 @@ def cases() -> dict[str, dict]:
             obs("p45", "p45-mcv2", "787-2", 93, "fL", "2026-04-01")],
             conditions=[condition("p45", "p45-gx", ICD, "Z90.3", "Acquired absence of stomach [part of]")],
             meds=[med("MedicationStatement", "p45", "p45-stmt", "317106", "hydroxocobalamin 1 MG/ML Injectable Solution")]),
+        "pv-severe-anaemia-potassium": request(pv, "p46", labs=[
+            b12("p46", 70), obs("p46", "p46-hb", "718-7", 7.2, "g/dL", "2026-05-28"),
+            obs("p46", "p46-mcv", "787-2", 118, "fL", "2026-05-28")], conditions=[pa("p46")]),
         "osign-resolved-pa-not-counted": request(osign, "p21", labs=[b12("p21", 400)], conditions=[
             condition("p21", "p21-pa", ICD, "D51.0", "Pernicious anemia", status="resolved")]),
     }
