@@ -6,6 +6,7 @@ are validated with the `fhir.resources` R4B models (about 40x the cost of decodi
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,8 @@ RELEVANT = {
     "MedicationRequest": ("medication", "b12"),
     "MedicationAdministration": ("medication", "b12"),
 }
+#: validation errors repaired rather than rejected (see `_tolerate`)
+TOLERATED = {"extra_forbidden", "list_type"}
 MEDICATION_TYPES = ("MedicationStatement", "MedicationRequest", "MedicationAdministration")
 
 
@@ -102,7 +105,11 @@ def validate(resource: Mapping[str, Any], where: str) -> Any:
     try:
         return model.model_validate(resource)
     except ValidationError as exc:
-        first = exc.errors()[0]
+        repaired = _tolerate(resource, exc.errors())
+        if repaired is not None:
+            return validate(repaired, where)
+        errors = exc.errors()
+        first = next((e for e in errors if e["type"] not in TOLERATED), errors[0])
         element = ".".join(str(p) for p in first.get("loc", ()) if p != "__root__") or "(resource)"
         raise FhirValidationError(
             f"{where}: {label} is not valid FHIR R4: element '{element}': {first.get('msg')}",
@@ -111,6 +118,27 @@ def validate(resource: Mapping[str, Any], where: str) -> Any:
     except (TypeError, ValueError) as exc:
         raise FhirValidationError(f"{where}: {label} is not valid FHIR R4: {exc}",
                                   field=where) from exc
+
+
+def _tolerate(resource: Mapping[str, Any], errors: list[dict]) -> dict | None:
+    """Repair what real clients send that FHIR forbids but that loses nothing when repaired:
+    unknown elements (dropped) and a single object where FHIR wants an array (wrapped).
+    Returns None when any other error remains, so that one is reported."""
+    if not errors or any(e["type"] not in TOLERATED for e in errors):
+        return None
+    fixed = copy.deepcopy(dict(resource))
+    for error in errors:
+        *path, last = error["loc"]
+        parent: Any = fixed
+        for step in path:
+            parent = parent[step]
+        if error["type"] == "extra_forbidden":
+            del parent[last]
+        elif isinstance(parent[last], dict):
+            parent[last] = [parent[last]]
+        else:
+            return None
+    return fixed
 
 
 def _check_subject(resource: Any, patient_id: str, where: str) -> None:

@@ -247,9 +247,30 @@ def cases() -> dict[str, dict]:
         "pv-severe-anaemia-potassium": request(pv, "p46", labs=[
             b12("p46", 70), obs("p46", "p46-hb", "718-7", 7.2, "g/dL", "2026-05-28"),
             obs("p46", "p46-mcv", "787-2", 118, "fL", "2026-05-28")], conditions=[pa("p46")]),
+        "os-real-client-deviations": real_client_deviations(),
         "osign-resolved-pa-not-counted": request(osign, "p21", labs=[b12("p21", 400)], conditions=[
             condition("p21", "p21-pa", ICD, "D51.0", "Pernicious anemia", status="resolved")]),
     }
+
+
+def real_client_deviations() -> dict:
+    """What real clients send (checklist, last section): tolerated, never an error."""
+    body = request("order-select", "p47", labs=[obs("p47", "p47-b12", "2132-9", 150, "pg/mL", "2026-05-10")],
+                   omit=("procedures",))
+    lab = body["prefetch"]["labs"]["entry"][0]["resource"]
+    lab["code"]["coding"] = lab["code"]["coding"][0]            # object where FHIR says array
+    lab["category"] = {"coding": [{"code": "laboratory"}]}       # object where FHIR says array
+    lab["vendorExtra"] = {"flag": True}                          # unknown element
+    body["prefetch"]["conditions"] = {"resourceType": "Bundle", "type": "searchset"}  # no entry
+    body["context"]["draftOrders"].pop("type")                   # Bundle without type
+    draft = body["context"]["draftOrders"]["entry"][0]["resource"]
+    draft.pop("id")                                              # draft without id
+    body["context"]["draftOrders"]["entry"].append({"resource": {  # medication not chosen yet
+        "resourceType": "MedicationRequest", "status": "draft", "intent": "order",
+        "subject": {"reference": "Patient/p47"}}})
+    body["context"]["selections"] = ["MedicationRequest/not-in-draft-orders"]
+    body["extraTopLevel"] = "ignored"
+    return body
 
 
 def write_requests() -> None:
