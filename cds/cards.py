@@ -17,7 +17,6 @@ from cds.engine import Evaluation, Firing
 from cds.facts import Facts
 
 EXTENSION = "b12cds.assessment"
-LIFELONG_CAUSES = {"pernicious-anemia", "gastrectomy", "bariatric-surgery"}
 PHASE_TITLES = {
     "repletion": "B12 repletion (loading)",
     "maintenance": "B12 maintenance",
@@ -106,7 +105,7 @@ def _summary(phase: str, variant: Mapping[str, Any], facts: Facts, evaluation: E
             title += f", {doses} doses given"
         text = f"{title}: {variant['loading_short']}"
     elif phase == "maintenance":
-        lifelong = " lifelong" if LIFELONG_CAUSES & set(contributors) else ""
+        lifelong = " lifelong" if evaluation.slots.get("lifelong") else ""
         text = f"{title}: {variant['maintenance_short']}{lifelong}"
     elif phase == "insufficient-data":
         orders = evaluation.lists.get("orders", ())
@@ -148,7 +147,7 @@ def _detail(phase: str, cause: str, contributors: list[str], neurologic: bool, t
         lines += [
             f"**Regimen ({ctx.regimen_name} profile):** loading: {variant['loading']}; "
             f"maintenance: {variant['maintenance']}"
-            + (" (lifelong)" if LIFELONG_CAUSES & set(contributors) else ""),
+            + (" (lifelong)" if evaluation.slots.get("lifelong") else ""),
             "",
         ]
     alerts = dict.fromkeys(

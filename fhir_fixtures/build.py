@@ -248,6 +248,10 @@ def cases() -> dict[str, dict]:
             b12("p46", 70), obs("p46", "p46-hb", "718-7", 7.2, "g/dL", "2026-05-28"),
             obs("p46", "p46-mcv", "787-2", 118, "fL", "2026-05-28")], conditions=[pa("p46")]),
         "os-real-client-deviations": real_client_deviations(),
+        "pv-coeliac-and-pancreatic-insufficiency": request(pv, "p48", labs=[b12("p48", 120)], conditions=[
+            condition("p48", "p48-cd", ICD, "K90.0", "Celiac disease"),
+            condition("p48", "p48-epi", ICD, "K86.81", "Exocrine pancreatic insufficiency")],
+            meds=[med("MedicationRequest", "p48", "p48-ppi", "40790", "pantoprazole")]),
         "osign-resolved-pa-not-counted": request(osign, "p21", labs=[b12("p21", 400)], conditions=[
             condition("p21", "p21-pa", ICD, "D51.0", "Pernicious anemia", status="resolved")]),
     }
