@@ -176,9 +176,9 @@ def _detail(phase: str, cause: str, contributors: list[str], neurologic: bool, t
         lines.append("**Not used**")
         lines += [f"- {s}" for s in facts.skipped]
         lines.append("")
-    if facts.missing_prefetch:
-        lines.append("**Missing data:** not provided by the EHR: "
-                     + ", ".join(facts.missing_prefetch) + ".")
+    if facts.gaps:
+        lines.append("**Missing data** (the assessment could not take it into account)")
+        lines += [f"- {gap}" for gap in facts.gaps]
         lines.append("")
     sources = dict.fromkeys(f"{f.rule.id}: {f.rule.source}" for f in evaluation.firings)
     lines.append("**Sources:** " + "; ".join(sources) if sources else "**Sources:** none fired")

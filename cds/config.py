@@ -7,6 +7,9 @@
 | NOW             | CDS_NOW              | today (ISO date; fixed for replay and tests) |
 | CARD_UUID_SEED  | CDS_CARD_UUID_SEED   | unset: random card uuids; set: deterministic |
 | MAX_CONTENT_LENGTH | CDS_MAX_BODY_BYTES | 5 MiB                     |
+| FHIR_TIMEOUT    | CDS_FHIR_TIMEOUT     | 2.0 s per FHIR server request |
+| FHIR_DEADLINE   | CDS_FHIR_DEADLINE    | 3.0 s for all FHIR server requests of one call |
+| FHIR_MAX_PAGES  | CDS_FHIR_MAX_PAGES   | 5 Bundle pages per query   |
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ _ENV = {
     "NOW": ("CDS_NOW", str),
     "CARD_UUID_SEED": ("CDS_CARD_UUID_SEED", str),
     "MAX_CONTENT_LENGTH": ("CDS_MAX_BODY_BYTES", int),
+    "FHIR_TIMEOUT": ("CDS_FHIR_TIMEOUT", float),
+    "FHIR_DEADLINE": ("CDS_FHIR_DEADLINE", float),
+    "FHIR_MAX_PAGES": ("CDS_FHIR_MAX_PAGES", int),
 }
 
 
@@ -35,6 +41,9 @@ def load(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         "NOW": None,
         "CARD_UUID_SEED": None,
         "MAX_CONTENT_LENGTH": 5 * 1024 * 1024,
+        "FHIR_TIMEOUT": 2.0,
+        "FHIR_DEADLINE": 3.0,
+        "FHIR_MAX_PAGES": 5,
     }
     for key, (env, cast) in _ENV.items():
         if os.environ.get(env):

@@ -114,7 +114,7 @@ class Facts:
     loading: tuple[Loading, ...]
     series: tuple[Series, ...]
     skipped: tuple[str, ...]
-    missing_prefetch: tuple[str, ...]
+    gaps: tuple[str, ...]
 
     def engine_facts(self) -> list[dict[str, Any]]:
         """The facts as flat dicts for the rule engine (fields per `rulebook.FACT_FIELDS`)."""
@@ -209,7 +209,7 @@ def build(record: PatientRecord, rulebook: Rulebook, now: date, regimen_profile:
     )
     series = _series(labs, treatment, rulebook.parameters["trend_tests"]["value"])
     return Facts(now, _demographics(record, now, skipped), labs, coded, treatment, loading,
-                 series, tuple(skipped), record.missing_prefetch)
+                 series, tuple(skipped), record.gaps)
 
 
 def _series(labs: tuple[LabResult, ...], treatment: Treatment,

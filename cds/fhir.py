@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
@@ -39,8 +39,7 @@ class PatientRecord:
     patient: Any | None
     resources: Mapping[str, tuple[Any, ...]]
     draft_orders: tuple[Any, ...]
-    missing_prefetch: tuple[str, ...] = ()
-    notes: tuple[str, ...] = field(default=())
+    gaps: tuple[str, ...] = ()
 
     def of(self, resource_type: str) -> tuple[Any, ...]:
         return self.resources.get(resource_type, ())
@@ -154,11 +153,13 @@ def _check_subject(resource: Any, patient_id: str, where: str) -> None:
         )
 
 
-def gather(request: HookRequest, rulebook: Rulebook, prefetch_keys: Iterable[str]) -> PatientRecord:
-    """Select, validate and subject-check the resources of `request` that the rules can use."""
+def gather(request: HookRequest, rulebook: Rulebook, gaps: Iterable[str] = ()) -> PatientRecord:
+    """Select, validate and subject-check the resources of `request` that the rules can use.
+
+    `gaps` says, for the card, which prefetch data could not be seen and why.
+    """
     patient = None
     resources: dict[str, list[Any]] = {}
-    missing = tuple(k for k in prefetch_keys if request.prefetch.get(k) is None)
     for key, value in request.prefetch.items():
         if value is None:
             continue
@@ -187,5 +188,5 @@ def gather(request: HookRequest, rulebook: Rulebook, prefetch_keys: Iterable[str
         patient=patient,
         resources={k: tuple(v) for k, v in resources.items()},
         draft_orders=tuple(drafts),
-        missing_prefetch=missing,
+        gaps=tuple(gaps),
     )
