@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask
 
 from cds import config as _config
-from cds.api import discovery, errors, services
+from cds.api import discovery, errors, http, meta, services
 from cds.pipeline import Pipeline
 
 
@@ -20,5 +20,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False
     app.register_blueprint(discovery.bp)
     app.register_blueprint(services.bp)
+    app.register_blueprint(meta.bp)
     errors.register(app)
+    http.register(app)
     return app

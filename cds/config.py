@@ -7,6 +7,7 @@
 | NOW             | CDS_NOW              | today (ISO date; fixed for replay and tests) |
 | CARD_UUID_SEED  | CDS_CARD_UUID_SEED   | unset: random card uuids; set: deterministic |
 | MAX_CONTENT_LENGTH | CDS_MAX_BODY_BYTES | 5 MiB                     |
+| CORS_ORIGINS    | CDS_CORS_ORIGINS     | * (any origin, no credentials), or a list |
 | FHIR_TIMEOUT    | CDS_FHIR_TIMEOUT     | 2.0 s per FHIR server request |
 | FHIR_DEADLINE   | CDS_FHIR_DEADLINE    | 3.0 s for all FHIR server requests of one call |
 | FHIR_MAX_PAGES  | CDS_FHIR_MAX_PAGES   | 5 Bundle pages per query   |
@@ -27,6 +28,7 @@ _ENV = {
     "NOW": ("CDS_NOW", str),
     "CARD_UUID_SEED": ("CDS_CARD_UUID_SEED", str),
     "MAX_CONTENT_LENGTH": ("CDS_MAX_BODY_BYTES", int),
+    "CORS_ORIGINS": ("CDS_CORS_ORIGINS", str),
     "FHIR_TIMEOUT": ("CDS_FHIR_TIMEOUT", float),
     "FHIR_DEADLINE": ("CDS_FHIR_DEADLINE", float),
     "FHIR_MAX_PAGES": ("CDS_FHIR_MAX_PAGES", int),
@@ -41,6 +43,7 @@ def load(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         "NOW": None,
         "CARD_UUID_SEED": None,
         "MAX_CONTENT_LENGTH": 5 * 1024 * 1024,
+        "CORS_ORIGINS": "*",
         "FHIR_TIMEOUT": 2.0,
         "FHIR_DEADLINE": 3.0,
         "FHIR_MAX_PAGES": 5,

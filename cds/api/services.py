@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, current_app, g, request
 
 from cds.errors import BadRequest, UnsupportedMediaType
 
@@ -27,5 +27,10 @@ def json_body() -> object:
 @bp.post("/cds-services/<service_id>")
 def call(service_id: str) -> dict:
     pipeline = current_app.extensions["b12cds"]
-    outcome = pipeline.call(service_id, json_body())
+    body = json_body()
+    if isinstance(body, dict) and isinstance(body.get("hookInstance"), str):
+        g.hook_instance = body["hookInstance"][:100]
+    outcome = pipeline.call(service_id, body)
+    g.card_count = len(outcome.cards)
+    g.rule_ids = outcome.evaluation.rule_ids
     return {"cards": outcome.cards}
