@@ -9,6 +9,7 @@ from flask import Flask
 
 from cds import config as _config
 from cds.api import discovery, errors, http, meta, services
+from cds.auth import ClientAuth
 from cds.pipeline import Pipeline
 
 
@@ -17,6 +18,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     app.config.update(_config.load(config))
     app.extensions["b12cds"] = Pipeline(app.config)
+    if app.config["AUTH_REQUIRED"]:
+        app.extensions["b12cds.auth"] = ClientAuth(app.config["TRUSTED_CLIENTS"] or "")
     app.json.sort_keys = False
     app.register_blueprint(discovery.bp)
     app.register_blueprint(services.bp)

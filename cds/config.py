@@ -8,6 +8,9 @@
 | CARD_UUID_SEED  | CDS_CARD_UUID_SEED   | unset: random card uuids; set: deterministic |
 | MAX_CONTENT_LENGTH | CDS_MAX_BODY_BYTES | 5 MiB                     |
 | CORS_ORIGINS    | CDS_CORS_ORIGINS     | * (any origin, no credentials), or a list |
+| AUTH_REQUIRED   | CDS_AUTH_REQUIRED    | off; 1 = every service call needs a client JWT |
+| TRUSTED_CLIENTS | CDS_TRUSTED_CLIENTS  | JSON file: [{iss, jwks} or {iss, jwks_url}] |
+| AUDIENCE        | CDS_AUDIENCE         | public base URL (default: the request's own) |
 | FHIR_TIMEOUT    | CDS_FHIR_TIMEOUT     | 2.0 s per FHIR server request |
 | FHIR_DEADLINE   | CDS_FHIR_DEADLINE    | 3.0 s for all FHIR server requests of one call |
 | FHIR_MAX_PAGES  | CDS_FHIR_MAX_PAGES   | 5 Bundle pages per query   |
@@ -29,6 +32,9 @@ _ENV = {
     "CARD_UUID_SEED": ("CDS_CARD_UUID_SEED", str),
     "MAX_CONTENT_LENGTH": ("CDS_MAX_BODY_BYTES", int),
     "CORS_ORIGINS": ("CDS_CORS_ORIGINS", str),
+    "AUTH_REQUIRED": ("CDS_AUTH_REQUIRED", lambda v: v.strip().lower() in {"1", "true", "yes"}),
+    "TRUSTED_CLIENTS": ("CDS_TRUSTED_CLIENTS", str),
+    "AUDIENCE": ("CDS_AUDIENCE", str),
     "FHIR_TIMEOUT": ("CDS_FHIR_TIMEOUT", float),
     "FHIR_DEADLINE": ("CDS_FHIR_DEADLINE", float),
     "FHIR_MAX_PAGES": ("CDS_FHIR_MAX_PAGES", int),
@@ -44,6 +50,9 @@ def load(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         "CARD_UUID_SEED": None,
         "MAX_CONTENT_LENGTH": 5 * 1024 * 1024,
         "CORS_ORIGINS": "*",
+        "AUTH_REQUIRED": False,
+        "TRUSTED_CLIENTS": None,
+        "AUDIENCE": None,
         "FHIR_TIMEOUT": 2.0,
         "FHIR_DEADLINE": 3.0,
         "FHIR_MAX_PAGES": 5,

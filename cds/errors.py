@@ -10,6 +10,7 @@
     ├── UnsupportedMediaType  415  body is not JSON
     └── PreconditionFailed    412  required data could not be obtained
     RuleFileError             start-up only: a malformed rule or value-set file
+    └── ConfigError           start-up only: a malformed configuration file (trusted clients)
 
 `cds.api.errors` turns every CdsError into `{"error": ..., "detail": ...}`.
 """
@@ -27,6 +28,9 @@ class CdsError(Exception):
         super().__init__(detail)
         self.detail = detail
         self.field = field
+
+    def headers(self) -> dict[str, str]:
+        return {}
 
     def to_json(self) -> dict[str, str]:
         body = {"error": self.error, "detail": self.detail}
@@ -47,6 +51,11 @@ class FhirValidationError(BadRequest):
 class Unauthorized(CdsError):
     status = 401
     error = "unauthorized"
+
+    def headers(self) -> dict[str, str]:
+        reason = self.detail.replace('"', "'")
+        return {"WWW-Authenticate":
+                f'Bearer realm="b12-cds", error="invalid_token", error_description="{reason}"'}
 
 
 class NotFound(CdsError):
@@ -83,3 +92,7 @@ class RuleFileError(Exception):
         self.path = path
         self.rule = rule
         self.problem = problem
+
+
+class ConfigError(RuleFileError):
+    """A configuration file (e.g. CDS_TRUSTED_CLIENTS) is malformed; raised at start-up."""

@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 def register(app: Flask) -> None:
     @app.errorhandler(CdsError)
     def cds_error(exc: CdsError):
-        return exc.to_json(), exc.status
+        return exc.to_json(), exc.status, exc.headers()
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

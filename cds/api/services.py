@@ -11,6 +11,17 @@ from cds.errors import BadRequest, UnsupportedMediaType
 bp = Blueprint("services", __name__)
 
 
+@bp.before_request
+def authenticate() -> None:
+    """With CDS_AUTH_REQUIRED, every POST needs a trusted client's JWT (discovery stays open)."""
+    auth = current_app.extensions.get("b12cds.auth")
+    if auth is None or request.method != "POST":
+        return
+    base = current_app.config["AUDIENCE"]
+    audience = base.rstrip("/") + request.path if base else request.base_url
+    g.client = auth.verify(request.headers.get("Authorization"), audience)["iss"]
+
+
 def json_body() -> object:
     """The decoded JSON body; 415 when not declared as JSON, 400 when it does not parse."""
     if not request.is_json:
