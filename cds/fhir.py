@@ -54,8 +54,12 @@ def raw_codings(concept: Any) -> list[tuple[str | None, str | None]]:
         codings = codings if isinstance(codings, list) else [codings]
         for c in codings:
             if isinstance(c, dict):
-                pairs.append((c.get("system"), c.get("code")))
+                pairs.append((_str(c.get("system")), _str(c.get("code"))))
     return pairs
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def raw_text(concept: Any) -> str:
