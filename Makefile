@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test bench soak clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,11 @@ test: install
 	$(BIN)/pytest
 
 bench: install
-	$(BIN)/python bench/engine_soak.py
+	$(BIN)/python bench/soak.py --stages
+	$(BIN)/python bench/soak.py --n 20000
+
+soak: install
+	$(BIN)/python bench/soak.py --n 100000
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache
