@@ -110,7 +110,7 @@ def stages(n: int) -> int:
         evaluation = p.engine.evaluate(clinical.engine_facts())
         t4 = time.perf_counter()
         ctx = cards.CardContext(p.regimen_name, p.rulebook.regimens[p.regimen_name],
-                                request.hook_instance)
+                                request.hook_instance, None, request.hook, request.patient_id)
         cards.render(evaluation, clinical, ctx)
         t5 = time.perf_counter()
         for name, dt in zip(("parse", "gather", "facts", "engine", "cards"),

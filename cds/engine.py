@@ -28,7 +28,7 @@ from typing import Any
 
 from durable import engine as _durable
 
-from cds.rulebook import INDICATORS, Pattern, Rule, Rulebook
+from cds.rulebook import Pattern, Rule, Rulebook
 
 _BEGIN = "__begin__"
 
@@ -61,7 +61,6 @@ class Evaluation:
     lists: Mapping[str, tuple[Any, ...]]
     firings: tuple[Firing, ...]
     overridden: tuple[Firing, ...]
-    indicator: str
 
     @property
     def rule_ids(self) -> list[str]:
@@ -155,13 +154,8 @@ class Engine:
             for slot, values in firing.rule.then.add.items():
                 bucket = lists.setdefault(slot, [])
                 bucket.extend(v for v in values if v not in bucket)
-        indicator = max(
-            (f.rule.then.indicator for f in standing if f.rule.then.indicator),
-            key=INDICATORS.index,
-            default="info",
-        )
         return Evaluation(slots, {k: tuple(v) for k, v in lists.items()}, tuple(standing),
-                          tuple(overridden), indicator)
+                          tuple(overridden))
 
     def _run_session(self, ruleset: str, facts: list[dict]) -> list[tuple[int, dict]]:
         sid = uuid.uuid4().hex  # server-generated: a client's hookInstance may repeat

@@ -7,12 +7,15 @@ unit, no value, no date, unusable status) is skipped and the reason kept, so car
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from cds import orders
 from cds.fhir import PatientRecord
+from cds.orders import DraftOrder
 from cds.rulebook import Rulebook
 
 LAB_STATUSES = {"final", "amended", "corrected"}
@@ -113,6 +116,8 @@ class Facts:
     treatment: Treatment
     loading: tuple[Loading, ...]
     series: tuple[Series, ...]
+    orders: tuple[DraftOrder, ...]
+    regimen: Mapping[str, Any]
     skipped: tuple[str, ...]
     gaps: tuple[str, ...]
 
@@ -133,6 +138,14 @@ class Facts:
                 "latest_date": s.latest.date.isoformat(), "change_pct": s.change_pct,
                 "since_treatment": s.since_treatment, "ref": s.latest.ref,
             })
+        for order in self.orders:
+            fact = {"type": "order", "ref": order.ref, "form": order.form or "unknown",
+                    "dose_mcg": order.dose_mcg, "interval_days": order.interval_days,
+                    "schedule_source": order.schedule_source}
+            for name, variant in self.regimen["variants"].items():
+                fact[f"loading_{name}"], fact[f"maintenance_{name}"] = orders.compare(order,
+                                                                                      variant)
+            facts.append(fact)
         for item in self.coded:
             facts.append({"type": item.kind, "concept": item.concept, "ref": item.ref,
                           "display": item.display,
@@ -208,8 +221,20 @@ def build(record: PatientRecord, rulebook: Rulebook, now: date, regimen_profile:
         for name, variant in profile["variants"].items()
     )
     series = _series(labs, treatment, rulebook.parameters["trend_tests"]["value"])
+    drafts = tuple(
+        orders.read(model, dict(raw), rulebook, b12_form(model.medicationCodeableConcept,
+                                                         rulebook, _dosage_route(model)))
+        for model, raw in record.draft_orders
+        if _is_b12(model.medicationCodeableConcept, rulebook)
+    )
     return Facts(now, _demographics(record, now, skipped), labs, coded, treatment, loading,
-                 series, tuple(skipped), record.gaps)
+                 series, drafts, profile, tuple(skipped), record.gaps)
+
+
+def _dosage_route(request: Any) -> str:
+    dosage = (request.dosageInstruction or [None])[0]
+    return " ".join(filter(None, [_text(getattr(dosage, "route", None)),
+                                  getattr(dosage, "text", None)]))
 
 
 def _series(labs: tuple[LabResult, ...], treatment: Treatment,

@@ -38,7 +38,7 @@ class PatientRecord:
 
     patient: Any | None
     resources: Mapping[str, tuple[Any, ...]]
-    draft_orders: tuple[Any, ...]
+    draft_orders: tuple[tuple[Any, Mapping[str, Any]], ...]  #: (validated model, raw JSON)
     gaps: tuple[str, ...] = ()
 
     def of(self, resource_type: str) -> tuple[Any, ...]:
@@ -182,12 +182,17 @@ def gather(request: HookRequest, rulebook: Rulebook, gaps: Iterable[str] = ()) -
                 _check_subject(model, request.patient_id, where)
                 resources.setdefault(raw["resourceType"], []).append(model)
     drafts = []
+    selected = {s for s in request.selections if isinstance(s, str)}
+    chosen = [r for r in request.draft_orders
+              if f"{r.get('resourceType')}/{r.get('id')}" in selected]
     for i, raw in enumerate(request.draft_orders):
         where = f"context.draftOrders.entry[{i}]"
+        if chosen and raw not in chosen:
+            continue  # order-select: only the orders just selected (when they are in the Bundle)
         if raw.get("resourceType") == "MedicationRequest" and _is_relevant(raw, rulebook):
             model = validate(raw, where)
             _check_subject(model, request.patient_id, where)
-            drafts.append(model)
+            drafts.append((model, raw))
     return PatientRecord(
         patient=patient,
         resources={k: tuple(v) for k, v in resources.items()},

@@ -80,5 +80,6 @@ class Pipeline:
         clinical = facts.build(record, self.rulebook, now, self.regimen_name)
         evaluation = self.engine.evaluate(clinical.engine_facts())
         ctx = cards.CardContext(self.regimen_name, self.rulebook.regimens[self.regimen_name],
-                                request.hook_instance, self.uuid_seed)
+                                request.hook_instance, self.uuid_seed, request.hook,
+                                request.patient_id)
         return Outcome(request, clinical, evaluation, cards.render(evaluation, clinical, ctx))

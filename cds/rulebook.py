@@ -34,6 +34,9 @@ FACT_FIELDS: dict[str, frozenset[str]] = {
     "loading": frozenset({"variant", "required", "given", "remaining", "complete", "open_ended"}),
     "series": frozenset({"test", "count", "baseline", "latest", "baseline_date", "latest_date",
                          "change_pct", "since_treatment", "ref"}),
+    "order": frozenset({"ref", "form", "dose_mcg", "interval_days", "schedule_source",
+                        "loading_standard", "loading_neuro", "maintenance_standard",
+                        "maintenance_neuro"}),
     "assessment": frozenset(),  # its fields are the slots set by earlier strata
 }
 #: Fields whose values must name a value set.
@@ -41,7 +44,7 @@ CONCEPT_FIELDS = {("lab", "test"), ("series", "test"), ("condition", "concept"),
                   ("procedure", "concept"), ("medication", "concept")}
 OPERATORS = {"eq", "ne", "lt", "lte", "gt", "gte", "in", "not_in", "exists"}
 INDICATORS = ("info", "warning", "critical")
-LIST_SLOTS = {"contributors", "monitoring", "orders"}
+LIST_SLOTS = {"contributors", "monitoring", "lab_orders", "suggestions"}
 _ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 _SLOT = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -99,6 +102,7 @@ class Conclusion:
     priority: int = 0
     indicator: str | None = None
     note: str | None = None
+    headline: str | None = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,7 @@ class Rule:
     when: tuple[Pattern, ...]
     then: Conclusion
     path: str
+    stratum: str
 
 
 @dataclass(frozen=True)
@@ -261,7 +266,7 @@ def _load_stratum(
         raise RuleFileError(str(path), "'rules' must be a non-empty list")
     rules = []
     for raw in raw_rules:
-        rule = _parse_rule(path, raw, valuesets, slots)
+        rule = _parse_rule(path, name, raw, valuesets, slots)
         if rule.id in seen:
             raise RuleFileError(str(path), "rule id is not unique", rule=rule.id)
         seen.add(rule.id)
@@ -269,7 +274,9 @@ def _load_stratum(
     return Stratum(name, str(path), tuple(rules))
 
 
-def _parse_rule(path: Path, raw: Any, valuesets: Mapping[str, ValueSet], slots: set[str]) -> Rule:
+def _parse_rule(
+    path: Path, stratum: str, raw: Any, valuesets: Mapping[str, ValueSet], slots: set[str]
+) -> Rule:
     raw = _require_mapping(path, raw, "each rule")
     rule_id = raw.get("id")
     if not isinstance(rule_id, str) or not _ID.match(rule_id):
@@ -286,7 +293,7 @@ def _parse_rule(path: Path, raw: Any, valuesets: Mapping[str, ValueSet], slots: 
     for item in when:
         patterns.append(_parse_pattern(path, rule_id, item, patterns, valuesets, slots))
     then = _parse_conclusion(path, rule_id, raw.get("then"))
-    return Rule(rule_id, description, source, tuple(patterns), then, str(path))
+    return Rule(rule_id, description, source, tuple(patterns), then, str(path), stratum)
 
 
 def _parse_pattern(
@@ -348,7 +355,7 @@ def _parse_tests(path: Path, rule_id: str, fname: str, spec: Any) -> list[Test]:
 
 def _parse_conclusion(path: Path, rule_id: str, raw: Any) -> Conclusion:
     raw = _require_mapping(path, raw, "'then'", rule=rule_id)
-    unknown = set(raw) - {"set", "add", "priority", "indicator", "note"}
+    unknown = set(raw) - {"set", "add", "priority", "indicator", "note", "headline"}
     if unknown:
         raise RuleFileError(str(path), f"'then' has unknown keys {sorted(unknown)}", rule=rule_id)
     sets = raw.get("set") or {}
@@ -370,9 +377,13 @@ def _parse_conclusion(path: Path, rule_id: str, raw: Any) -> Conclusion:
     indicator = raw.get("indicator")
     if indicator is not None and indicator not in INDICATORS:
         raise RuleFileError(str(path), f"'indicator' must be one of {INDICATORS}", rule=rule_id)
-    note = raw.get("note")
+    note, headline = raw.get("note"), raw.get("headline")
     if note is not None and not isinstance(note, str):
         raise RuleFileError(str(path), "'note' must be text", rule=rule_id)
+    if headline is not None and (not isinstance(headline, str) or len(headline) >= 140):
+        raise RuleFileError(str(path), "'headline' must be text under 140 characters",
+                            rule=rule_id)
     if not (sets or adds or indicator or note):
         raise RuleFileError(str(path), "'then' concludes nothing", rule=rule_id)
-    return Conclusion(sets, {k: tuple(v) for k, v in adds.items()}, priority, indicator, note)
+    return Conclusion(sets, {k: tuple(v) for k, v in adds.items()}, priority, indicator, note,
+                      headline)

@@ -74,20 +74,35 @@ def bundle(resources: list[dict]) -> dict:
             "entry": [{"resource": r} for r in resources]}
 
 
-def draft_b12(pid: str) -> dict:
+def draft_b12(pid: str, dosage: dict | None = None, code: str = "309594",
+              display: str = "vitamin B12 1 MG/ML Injectable Solution") -> dict:
     return {"resourceType": "MedicationRequest", "id": f"{pid}-draft", "status": "draft",
             "intent": "order",
-            "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "309594",
-                                                      "display": "vitamin B12 1 MG/ML Injectable Solution"}]},
+            "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": code,
+                                                      "display": display}]},
             "subject": {"reference": f"Patient/{pid}"},
-            "dosageInstruction": [{"text": "1000 mcg IM monthly"}]}
+            "dosageInstruction": [dosage or {"text": "1000 mcg IM monthly"}]}
+
+
+def structured(dose: float, unit: str, frequency: int, period: float, period_unit: str,
+               count: int | None = None, text: str | None = None) -> dict:
+    repeat = {"frequency": frequency, "period": period, "periodUnit": period_unit}
+    if count:
+        repeat["count"] = count
+    dosage = {"timing": {"repeat": repeat}, "route": {"text": "Intramuscular"},
+              "doseAndRate": [{"doseQuantity": {"value": dose, "unit": unit,
+                                                "system": "http://unitsofmeasure.org",
+                                                "code": {"mcg": "ug"}.get(unit, unit)}}]}
+    if text:
+        dosage["text"] = text
+    return dosage
 
 
 def request(hook: str, pid: str, labs=(), conditions=(), meds=(), admins=(), procedures=(),
-            pat: dict | None = None, omit: tuple[str, ...] = ()) -> dict:
+            pat: dict | None = None, omit: tuple[str, ...] = (), draft: dict | None = None) -> dict:
     context = {"userId": "Practitioner/ph-1", "patientId": pid}
     if hook in {"order-select", "order-sign"}:
-        context["draftOrders"] = bundle([draft_b12(pid)])
+        context["draftOrders"] = bundle([draft or draft_b12(pid)])
         if hook == "order-select":
             context["selections"] = [f"MedicationRequest/{pid}-draft"]
     prefetch = {
@@ -252,6 +267,47 @@ def cases() -> dict[str, dict]:
             condition("p48", "p48-cd", ICD, "K90.0", "Celiac disease"),
             condition("p48", "p48-epi", ICD, "K86.81", "Exocrine pancreatic insufficiency")],
             meds=[med("MedicationRequest", "p48", "p48-ppi", "40790", "pantoprazole")]),
+        "osign-maintenance-daily-order-structured": request(osign, "p49", conditions=[pa("p49")],
+            meds=[med("MedicationStatement", "p49", "p49-stmt", "309594", "vitamin B12 1 MG/ML Injectable Solution")],
+            draft=draft_b12("p49", structured(1000, "mcg", 1, 1, "d", count=7))),
+        "os-dose-500-mcg-daily": request(osel, "p50", labs=[b12("p50", 150)],
+            draft=draft_b12("p50", structured(500, "mcg", 1, 1, "d", count=7))),
+        "osign-oral-tablet-pernicious-anemia": request(osign, "p51", labs=[b12("p51", 150)],
+            conditions=[pa("p51")],
+            draft=draft_b12("p51", {"text": "1 mg by mouth once daily"}, "309593", "vitamin B12 1 MG Oral Tablet")),
+        "osign-duplicate-active-order": request(osign, "p52", labs=[b12("p52", 150)],
+            meds=[med("MedicationRequest", "p52", "p52-active", "309594", "vitamin B12 1 MG/ML Injectable Solution")],
+            draft=draft_b12("p52", structured(1000, "mcg", 1, 1, "d", count=7))),
+        "os-matches-loading-structured": request(osel, "p53", labs=[b12("p53", 150)],
+            draft=draft_b12("p53", structured(1, "mg", 1, 1, "d", count=7))),
+        "os-one-ml-alternate-days-text": request(osel, "p54", labs=[b12("p54", 150)],
+            draft=draft_b12("p54", {"text": "Inject 1 mL IM every other day"})),
+        "osign-schedule-unreadable": request(osign, "p55", labs=[b12("p55", 150)],
+            draft=draft_b12("p55", {"text": "use as directed"})),
+        "osign-order-deficiency-unlikely": request(osign, "p56", labs=[b12("p56", 520)],
+            draft=draft_b12("p56", structured(1000, "mcg", 1, 1, "mo"))),
+        "osign-maintenance-every-3-months": request(osign, "p57", conditions=[pa("p57")],
+            meds=[med("MedicationStatement", "p57", "p57-stmt", "309594", "vitamin B12 1 MG/ML Injectable Solution")],
+            draft=draft_b12("p57", structured(1000, "mcg", 1, 3, "mo"))),
+        "os-order-before-confirmation": request(osel, "p58",
+            draft=draft_b12("p58", structured(1000, "mcg", 1, 1, "d", count=7))),
+        "osign-neuro-loading-matches": request(osign, "p59", labs=[b12("p59", 100)], conditions=[
+            pa("p59"), condition("p59", "p59-neuro", ICD, "G62.9", "Polyneuropathy, unspecified")],
+            draft=draft_b12("p59", structured(1000, "mcg", 1, 1, "d", count=7))),
+        "osign-maintenance-monthly-matches": request(osign, "p60", conditions=[pa("p60")],
+            meds=[med("MedicationStatement", "p60", "p60-stmt", "309594", "vitamin B12 1 MG/ML Injectable Solution")],
+            draft=draft_b12("p60", structured(1000, "mcg", 1, 1, "mo"))),
+        "osign-neuro-maintenance-weekly-order": request(osign, "p61", conditions=[
+            pa("p61"), condition("p61", "p61-atx", ICD, "R27.0", "Ataxia, unspecified")],
+            admins=doses("p61", loading),
+            draft=draft_b12("p61", structured(1000, "mcg", 1, 1, "wk"))),
+        "osign-neuro-maintenance-monthly-matches": request(osign, "p63", conditions=[
+            pa("p63"), condition("p63", "p63-par", ICD, "R20.2", "Paresthesia of skin")],
+            meds=[med("MedicationStatement", "p63", "p63-stmt", "309594", "vitamin B12 1 MG/ML Injectable Solution")],
+            draft=draft_b12("p63", structured(1000, "mcg", 1, 1, "mo"))),
+        "os-loading-under-way-order-continues": request(osel, "p62", labs=[b12("p62", 140, when="2026-05-20")],
+            admins=doses("p62", ["2026-05-28", "2026-05-29", "2026-05-30"]),
+            draft=draft_b12("p62", structured(1000, "mcg", 1, 1, "mo"))),
         "osign-resolved-pa-not-counted": request(osign, "p21", labs=[b12("p21", 400)], conditions=[
             condition("p21", "p21-pa", ICD, "D51.0", "Pernicious anemia", status="resolved")]),
     }

@@ -49,7 +49,7 @@ def test_facts_no_rule_matches_do_not_raise(engine):
 def test_only_a_patient_gives_insufficient_data(engine):
     result = engine.evaluate([{"type": "patient", "age_years": 60, "sex": "female"}])
     assert result.slots["phase"] == "insufficient-data"
-    assert result.lists["orders"][0]["loinc"] == "2132-9"
+    assert result.lists["lab_orders"][0]["loinc"] == "2132-9"
 
 
 def test_evaluation_is_deterministic(engine):

@@ -21,6 +21,7 @@ def test_fixture_matches_golden(path):
     assert golden.exists(), f"{golden.name} is missing"
     actual = replay_file(path)
     expected = json.loads(golden.read_text())
+    assert expected["status"] < 500, f"{golden.name} records a server error"
     assert actual == expected, "actual response:\n" + json.dumps(actual, indent=2)
 
 
@@ -31,6 +32,12 @@ def test_card_shape_follows_spec(path):
         assert len(card["summary"]) < 140
         assert card["indicator"] in {"info", "warning", "critical"}
         assert card["source"]["label"]
-        assert set(card["extension"]["b12cds.assessment"]) >= {
-            "phase", "cause", "contributors", "neurologic", "trend", "evidence", "rules",
-            "monitoring"}
+        assert card["uuid"]
+        for suggestion in card.get("suggestions", []):
+            assert suggestion["uuid"] and suggestion["label"] and suggestion["actions"]
+            assert card["selectionBehavior"] in {"any", "at-most-one"}
+    primary, *orders = body["cards"]
+    assert set(primary["extension"]["b12cds.assessment"]) == {
+        "phase", "cause", "contributors", "neurologic", "trend", "evidence", "rules",
+        "monitoring"}
+    assert all("b12cds.order" in card["extension"] for card in orders)

@@ -20,7 +20,8 @@ def fired_per_fixture() -> dict[str, set[str]]:
         body = json.loads(golden_path(path).read_text())["body"]
         fired[path.name] = {
             rule for card in body.get("cards", [])
-            for rule in card.get("extension", {}).get("b12cds.assessment", {}).get("rules", [])
+            for extension in card.get("extension", {}).values()
+            for rule in extension.get("rules", [])
         }
     return fired
 
