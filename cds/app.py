@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask
 
 from cds import config as _config
+from cds import feedback
 from cds.api import discovery, errors, http, meta, services
 from cds.auth import ClientAuth
 from cds.pipeline import Pipeline
@@ -18,6 +19,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     app.config.update(_config.load(config))
     app.extensions["b12cds"] = Pipeline(app.config)
+    app.extensions["b12cds.store"] = feedback.Store(app.config["DB"])
     if app.config["AUTH_REQUIRED"]:
         app.extensions["b12cds.auth"] = ClientAuth(app.config["TRUSTED_CLIENTS"] or "")
     app.json.sort_keys = False

@@ -11,6 +11,7 @@
 | AUTH_REQUIRED   | CDS_AUTH_REQUIRED    | off; 1 = every service call needs a client JWT |
 | TRUSTED_CLIENTS | CDS_TRUSTED_CLIENTS  | JSON file: [{iss, jwks} or {iss, jwks_url}] |
 | AUDIENCE        | CDS_AUDIENCE         | public base URL (default: the request's own) |
+| DB              | CDS_DB               | var/b12cds.sqlite3 (feedback store, relative) |
 | FHIR_TIMEOUT    | CDS_FHIR_TIMEOUT     | 2.0 s per FHIR server request |
 | FHIR_DEADLINE   | CDS_FHIR_DEADLINE    | 3.0 s for all FHIR server requests of one call |
 | FHIR_MAX_PAGES  | CDS_FHIR_MAX_PAGES   | 5 Bundle pages per query   |
@@ -35,6 +36,7 @@ _ENV = {
     "AUTH_REQUIRED": ("CDS_AUTH_REQUIRED", lambda v: v.strip().lower() in {"1", "true", "yes"}),
     "TRUSTED_CLIENTS": ("CDS_TRUSTED_CLIENTS", str),
     "AUDIENCE": ("CDS_AUDIENCE", str),
+    "DB": ("CDS_DB", str),
     "FHIR_TIMEOUT": ("CDS_FHIR_TIMEOUT", float),
     "FHIR_DEADLINE": ("CDS_FHIR_DEADLINE", float),
     "FHIR_MAX_PAGES": ("CDS_FHIR_MAX_PAGES", int),
@@ -53,6 +55,7 @@ def load(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         "AUTH_REQUIRED": False,
         "TRUSTED_CLIENTS": None,
         "AUDIENCE": None,
+        "DB": "var/b12cds.sqlite3",
         "FHIR_TIMEOUT": 2.0,
         "FHIR_DEADLINE": 3.0,
         "FHIR_MAX_PAGES": 5,

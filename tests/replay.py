@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,8 @@ from cds import create_app
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fhir_fixtures"
 #: Fixed "now" and card-uuid seed, so that dates and uuids in the goldens are deterministic.
-FIXTURE_CONFIG = {"NOW": "2026-06-01", "CARD_UUID_SEED": "fixtures", "REGIMEN": "us"}
+FIXTURE_CONFIG = {"NOW": "2026-06-01", "CARD_UUID_SEED": "fixtures", "REGIMEN": "us",
+                  "DB": str(Path(tempfile.mkdtemp(prefix="b12cds-")) / "cds.sqlite3")}
 
 
 @cache

@@ -36,10 +36,11 @@ def _request(url: str, body: bytes | None = None, content_type: str = "applicati
 
 
 @pytest.fixture(scope="module")
-def server():
+def server(tmp_path_factory):
     port = _free_port()
     env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": "2",
-           "CDS_NOW": FIXTURE_CONFIG["NOW"], "CDS_CARD_UUID_SEED": FIXTURE_CONFIG["CARD_UUID_SEED"]}
+           "CDS_NOW": FIXTURE_CONFIG["NOW"], "CDS_CARD_UUID_SEED": FIXTURE_CONFIG["CARD_UUID_SEED"],
+           "CDS_DB": str(tmp_path_factory.mktemp("db") / "cds.sqlite3")}
     process = subprocess.Popen([str(CDS), "serve"], env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, start_new_session=True)
     base = f"http://127.0.0.1:{port}"

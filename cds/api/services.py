@@ -6,7 +6,9 @@ import json
 
 from flask import Blueprint, current_app, g, request
 
-from cds.errors import BadRequest, UnsupportedMediaType
+from cds import feedback
+from cds.errors import BadRequest, NotFound, UnsupportedMediaType
+from cds.services import BY_ID
 
 bp = Blueprint("services", __name__)
 
@@ -44,4 +46,15 @@ def call(service_id: str) -> dict:
     outcome = pipeline.call(service_id, body)
     g.card_count = len(outcome.cards)
     g.rule_ids = outcome.evaluation.rule_ids
+    current_app.extensions["b12cds.store"].record_cards(service_id, outcome.cards)
     return {"cards": outcome.cards}
+
+
+@bp.post("/cds-services/<service_id>/feedback")
+def give_feedback(service_id: str) -> dict:
+    """Store CDS Hooks feedback; unknown card uuids are stored, flagged and reported."""
+    if service_id not in BY_ID:
+        raise NotFound(f"no CDS service with id {service_id!r}", field="id")
+    items = feedback.parse(json_body())
+    unknown = current_app.extensions["b12cds.store"].record_feedback(service_id, items)
+    return {"stored": len(items), "unknownCards": unknown}
