@@ -19,14 +19,14 @@ run: install
 
 test: install
 	$(BIN)/ruff check .
+	$(BIN)/cds lint
 	$(BIN)/pytest
 
 bench: install
-	$(BIN)/python bench/soak.py --stages
-	$(BIN)/python bench/soak.py --n 20000
+	$(BIN)/python bench/engine_soak.py --n 20000 --stages
 
 soak: install
-	$(BIN)/python bench/soak.py --n 100000
+	$(BIN)/python bench/engine_soak.py --n 100000
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

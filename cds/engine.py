@@ -61,6 +61,8 @@ class Evaluation:
     lists: Mapping[str, tuple[Any, ...]]
     firings: tuple[Firing, ...]
     overridden: tuple[Firing, ...]
+    #: the `assessment` fact each stratum saw (the slots concluded before it), for explanations
+    assessments: tuple[Mapping[str, Any], ...] = ()
 
     @property
     def rule_ids(self) -> list[str]:
@@ -136,9 +138,11 @@ class Engine:
         priorities: dict[str, int] = {}
         lists: dict[str, list[Any]] = {}
         firings: list[Firing] = []
+        assessments: list[dict[str, Any]] = []
         base = [{k: v for k, v in f.items() if v is not None} for f in facts]
         for name, stratum in zip(self._names, self.rulebook.strata, strict=True):
             assessment = {"type": "assessment", **slots}
+            assessments.append(assessment)
             collected = self._run_session(name, [*base, assessment])
             for index, matched in sorted(collected, key=_firing_order):
                 rule = stratum.rules[index]
@@ -155,7 +159,7 @@ class Engine:
                 bucket = lists.setdefault(slot, [])
                 bucket.extend(v for v in values if v not in bucket)
         return Evaluation(slots, {k: tuple(v) for k, v in lists.items()}, tuple(standing),
-                          tuple(overridden))
+                          tuple(overridden), tuple(assessments))
 
     def _run_session(self, ruleset: str, facts: list[dict]) -> list[tuple[int, dict]]:
         sid = uuid.uuid4().hex  # server-generated: a client's hookInstance may repeat

@@ -29,6 +29,8 @@ RELEVANT = {
 }
 #: validation errors repaired rather than rejected (see `_tolerate`)
 TOLERATED = {"extra_forbidden", "list_type"}
+#: Quantity.comparator's required binding (QuantityComparator), which the models do not enforce
+QUANTITY_COMPARATORS = ("<", "<=", ">=", ">")
 MEDICATION_TYPES = ("MedicationStatement", "MedicationRequest", "MedicationAdministration")
 
 
@@ -106,7 +108,7 @@ def validate(resource: Mapping[str, Any], where: str) -> Any:
     except KeyError as exc:
         raise FhirValidationError(f"{where}: unknown resourceType {rtype!r}", field=where) from exc
     try:
-        return model.model_validate(resource)
+        validated = model.model_validate(resource)
     except ValidationError as exc:
         repaired = _tolerate(resource, exc.errors())
         if repaired is not None:
@@ -118,9 +120,21 @@ def validate(resource: Mapping[str, Any], where: str) -> Any:
             f"{where}: {label} is not valid FHIR R4: element '{element}': {first.get('msg')}",
             field=where,
         ) from exc
-    except (TypeError, ValueError) as exc:
-        raise FhirValidationError(f"{where}: {label} is not valid FHIR R4: {exc}",
+    except (TypeError, ValueError, LookupError) as exc:
+        # LookupError: e.g. a `contained` resource of an unknown type (fhir_core's KeyError)
+        raise FhirValidationError(f"{where}: {label} is not valid FHIR R4: {exc!r}",
                                   field=where) from exc
+    except RecursionError as exc:
+        raise FhirValidationError(f"{where}: {label} is nested too deeply to validate",
+                                  field=where) from exc
+    comparator = getattr(getattr(validated, "valueQuantity", None), "comparator", None)
+    if comparator is not None and comparator not in QUANTITY_COMPARATORS:
+        raise FhirValidationError(
+            f"{where}: {label} is not valid FHIR R4: element 'valueQuantity.comparator': "
+            f"{comparator!r} is not one of {list(QUANTITY_COMPARATORS)}",
+            field=where,
+        )
+    return validated
 
 
 def _tolerate(resource: Mapping[str, Any], errors: list[dict]) -> dict | None:

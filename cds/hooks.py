@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from cds.errors import BadRequest
 
@@ -57,7 +58,7 @@ def parse_request(body: Any, expected_hook: str) -> HookRequest:
         prefetch=_prefetch(body.get("prefetch")),
         draft_orders=draft_orders,
         selections=selections,
-        fhir_server=_optional_text(body, "fhirServer"),
+        fhir_server=_fhir_server(body),
         fhir_authorization=_optional_object(body, "fhirAuthorization"),
     )
 
@@ -73,6 +74,10 @@ def _text(obj: Mapping[str, Any], key: str, name: str | None = None) -> str:
         raise BadRequest(f"'{name}' is required", field=name)
     if not isinstance(value, str) or not value.strip():
         raise BadRequest(f"'{name}' must be a non-empty string", field=name)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate escape such as "\ud800"
+        raise BadRequest(f"'{name}' is not valid Unicode text", field=name) from exc
     return value.strip()
 
 
@@ -81,6 +86,21 @@ def _optional_text(obj: Mapping[str, Any], key: str) -> str | None:
     if value is not None and not isinstance(value, str):
         raise BadRequest(f"'{key}' must be a string", field=key)
     return value or None
+
+
+def _fhir_server(body: Mapping[str, Any]) -> str | None:
+    """The FHIR base URL: absolute http(s), else 400 (it is fetched from when prefetch is short)."""
+    server = _optional_text(body, "fhirServer")
+    if server is None:
+        return None
+    try:
+        parts = urlsplit(server)
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError as exc:
+        raise BadRequest(f"'fhirServer' is not a valid URL: {exc}", field="fhirServer") from exc
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise BadRequest("'fhirServer' must be an absolute http(s) URL", field="fhirServer")
+    return server
 
 
 def _optional_object(obj: Mapping[str, Any], key: str) -> Mapping[str, Any] | None:

@@ -339,15 +339,12 @@ def write_requests() -> None:
 
 
 def write_goldens() -> None:
+    """Same as `cds replay fhir_fixtures --update`."""
     sys.path.insert(0, str(HERE.parent))
-    from tests.replay import golden_path, replay_file  # the same runner the tests use
+    from cds import replay
 
-    for path in sorted(HERE.glob("*.json")):
-        if path.name.endswith(".expected.json"):
-            continue
-        response = replay_file(path)
-        golden_path(path).write_text(
-            json.dumps(response, indent=2) + "\n")
+    for path in replay.find_requests([HERE]):
+        replay.write_golden(replay.run(path))
 
 
 if __name__ == "__main__":

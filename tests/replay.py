@@ -1,8 +1,7 @@
-"""Replay a fixture hook request through the Flask test client, as the goldens were made."""
+"""The fixtures' replay settings and runner, shared by the tests (see `cds.replay`)."""
 
 from __future__ import annotations
 
-import json
 import tempfile
 from functools import cache
 from pathlib import Path
@@ -10,12 +9,15 @@ from typing import Any
 
 from flask import Flask
 
-from cds import create_app
+from cds import create_app, replay
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fhir_fixtures"
-#: Fixed "now" and card-uuid seed, so that dates and uuids in the goldens are deterministic.
-FIXTURE_CONFIG = {"NOW": "2026-06-01", "CARD_UUID_SEED": "fixtures", "REGIMEN": "us",
+#: The app settings the goldens' `replay` blocks record: fixed "now", card-uuid seed, regimen.
+FIXTURE_CONFIG = {"NOW": replay.REPLAY_DEFAULTS["now"],
+                  "CARD_UUID_SEED": replay.REPLAY_DEFAULTS["cardUuidSeed"],
+                  "REGIMEN": replay.REPLAY_DEFAULTS["regimen"],
                   "DB": str(Path(tempfile.mkdtemp(prefix="b12cds-")) / "cds.sqlite3")}
+golden_path = replay.golden_path
 
 
 @cache
@@ -24,15 +26,9 @@ def fixture_app() -> Flask:
 
 
 def fixture_paths() -> list[Path]:
-    return sorted(p for p in FIXTURES.glob("*.json") if not p.name.endswith(".expected.json"))
-
-
-def golden_path(path: Path) -> Path:
-    return path.with_name(path.name.removesuffix(".json") + ".expected.json")
+    return replay.find_requests([FIXTURES])
 
 
 def replay_file(path: Path) -> dict[str, Any]:
-    """POST the request in `path` to the service for its hook; return status and body."""
-    body = json.loads(path.read_text())
-    response = fixture_app().test_client().post(f"/cds-services/b12-{body['hook']}", json=body)
-    return {"status": response.status_code, "body": response.get_json()}
+    """Replay the request in `path` as `cds replay` does: {"replay", "status", "body"}."""
+    return replay.run(path).actual

@@ -35,6 +35,9 @@ def json_body() -> object:
         return json.loads(request.get_data(cache=False))
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"the request body is not valid JSON: {exc}", field="body") from exc
+    except RecursionError as exc:
+        raise BadRequest("the request body is not valid JSON: nested too deeply",
+                         field="body") from exc
 
 
 @bp.post("/cds-services/<service_id>")
