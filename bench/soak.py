@@ -62,14 +62,14 @@ def soak(n: int, threads: int) -> int:
             errors[type(exc).__name__] += 1
         latencies[i] = time.perf_counter() - started
 
-    warmup = min(2_000, n)
-    for i in range(warmup):
-        one(i)
-    before = rss_mib()
+    warmup = min(10_000, n // 5)
     checkpoints = []
-    started = time.perf_counter()
     step = max((n - warmup) // 10, 1)
     with ThreadPoolExecutor(max_workers=threads) as pool:
+        # warm up on the same threads: each thread's allocator arena and caches fill first
+        list(pool.map(one, range(warmup)))
+        before = rss_mib()
+        started = time.perf_counter()
         for start in range(warmup, n, step):
             list(pool.map(one, range(start, min(start + step, n))))
             checkpoints.append(f"{min(start + step, n)}:{rss_mib():.1f}")

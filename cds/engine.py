@@ -8,7 +8,8 @@ durable-rules' sharp edges, and how this module keeps clear of them (measured wi
 - ~1024 live sessions per ruleset, then MemoryError and later segfaults: every session is deleted
   in `finally`, and evaluations are serialised by a lock, so at most one session is ever live.
 - `delete_state` segfaults on a session in which no rule fired: every session begins with a
-  `__begin__` fact that an internal rule always matches.
+  `__begin__` fact that an internal rule always matches; when a batch fails before that rule's
+  action runs, a second `__begin__` fact is asserted first (`_settle`).
 - a fact that matches no rule raises MessageNotHandledException and discards the whole batch: an
   internal `__sink__` rule matches any fact in a join that can never complete, so it never fires.
 - negation is order-dependent within a batch: rules never negate; a stratum sees the slots of
@@ -167,14 +168,31 @@ class Engine:
         batch += [{**f, "sid": sid, "_n": n} for n, f in enumerate(facts)]
         with self._lock:
             self._collected = []
+            asserted = False
             try:
                 self._host.assert_facts(ruleset, batch)
+                asserted = True
                 return self._collected
             except Exception as exc:  # durable raises bare Exceptions and its own error type
                 raise EngineError(f"rule engine failed on {ruleset}: {exc}") from exc
             finally:
                 self._collected = None
-                self._host.delete_state(ruleset, sid)
+                if asserted or self._settle(ruleset, sid):
+                    self._host.delete_state(ruleset, sid)
+
+    def _settle(self, ruleset: str, sid: str) -> bool:
+        """After a failed batch, make a rule fire in the session so that it can be deleted.
+
+        A failed batch may leave the session with its `__begin__` fact stored but its action never
+        run; `delete_state` on it segfaults. A second, distinct `__begin__` fact fires the rule and
+        flushes the pending actions (the collectors are off). False if even that fails: the session
+        is then left alive, which is better than killing the process.
+        """
+        try:
+            self._host.assert_fact(ruleset, {"type": _BEGIN, "sid": sid, "_n": -1})
+        except Exception:  # any failure here means: do not touch the session
+            return False
+        return True
 
 
 def _stands(rule: Rule, slots: Mapping[str, Any]) -> bool:

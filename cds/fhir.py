@@ -120,9 +120,11 @@ def validate(resource: Mapping[str, Any], where: str) -> Any:
             f"{where}: {label} is not valid FHIR R4: element '{element}': {first.get('msg')}",
             field=where,
         ) from exc
-    except (TypeError, ValueError, LookupError) as exc:
-        # LookupError: e.g. a `contained` resource of an unknown type (fhir_core's KeyError)
-        raise FhirValidationError(f"{where}: {label} is not valid FHIR R4: {exc!r}",
+    except (TypeError, ValueError) as exc:
+        raise FhirValidationError(f"{where}: {label} is not valid FHIR R4: {exc}",
+                                  field=where) from exc
+    except LookupError as exc:  # fhir_core's KeyError, e.g. `contained` of an unknown type
+        raise FhirValidationError(f"{where}: {label} is not valid FHIR R4: unknown type {exc}",
                                   field=where) from exc
     except RecursionError as exc:
         raise FhirValidationError(f"{where}: {label} is nested too deeply to validate",
@@ -158,12 +160,20 @@ def _tolerate(resource: Mapping[str, Any], errors: list[dict]) -> dict | None:
     return fixed
 
 
+def _names_patient(reference: str, patient_id: str) -> bool:
+    """A relative (`Patient/p1`), bare or absolute reference to the patient, with or without a
+    version (`Patient/p1/_history/2`, which FHIR allows and still names the same patient)."""
+    head, sep, version = reference.rpartition("/_history/")
+    if sep and version and "/" not in version:
+        reference = head
+    return reference in {f"Patient/{patient_id}", patient_id} or reference.endswith(
+        f"/Patient/{patient_id}")
+
+
 def _check_subject(resource: Any, patient_id: str, where: str) -> None:
     subject = getattr(resource, "subject", None) or getattr(resource, "patient", None)
     reference = getattr(subject, "reference", None)
-    if reference and reference not in {f"Patient/{patient_id}", patient_id} and not (
-        reference.endswith(f"/Patient/{patient_id}")
-    ):
+    if reference and not _names_patient(reference, patient_id):
         raise BadRequest(
             f"{where}: {resource.get_resource_type()}/{resource.id} belongs to {reference}, "
             f"not Patient/{patient_id}",

@@ -215,9 +215,10 @@ PV_CASES: dict[str, tuple[Mutation, int, str, str]] = {
         lambda b: _lab(b).update(id=7), 400, "prefetch.labs.entry[0]",
         "prefetch.labs.entry[0]: Observation is not valid FHIR R4: element 'id'"),
     "condition-not-valid": (
-        lambda b: b["prefetch"]["conditions"]["entry"][0]["resource"].update(code="D51.0"), 400,
-        "prefetch.conditions.entry[0]",
-        "prefetch.conditions.entry[0]: Condition/p01-pa is not valid FHIR R4"),
+        lambda b: b["prefetch"]["conditions"]["entry"][0]["resource"].update(
+            onsetDateTime="last spring"), 400, "prefetch.conditions.entry[0]",
+        "prefetch.conditions.entry[0]: Condition/p01-pa is not valid FHIR R4: "
+        "element 'onsetDateTime'"),
     "patient-of-another-id": (
         lambda b: b["prefetch"]["patient"].update(id="p02"), 400, "prefetch.patient",
         "prefetch.patient: Patient/p02 is not context.patientId 'p01'"),

@@ -90,14 +90,15 @@ def test_explain_names_the_first_failed_condition(capsys):
     assert "Observation/p05-mma" in out
 
 
-@pytest.mark.parametrize("path", PATHS, ids=[p.name.removesuffix(".json") for p in PATHS])
+ANSWERED = [p for p in PATHS
+            if json.loads(replay.golden_path(p).read_text())["status"] == 200]
+
+
+@pytest.mark.parametrize("path", ANSWERED, ids=[p.name.removesuffix(".json") for p in ANSWERED])
 def test_explain_agrees_with_the_engine_on_every_fixture(path):
     body = json.loads(path.read_text())
     pipeline = replay.app_for(replay.settings_of(None)).extensions["b12cds"]
-    try:
-        outcome = pipeline.call(f"b12-{body['hook']}", body)
-    except Exception:
-        pytest.skip("request is refused before the rules run")
+    outcome = pipeline.call(f"b12-{body['hook']}", body)
     seen = explain.stratum_facts(pipeline.rulebook, outcome.facts, outcome.evaluation)
     fired = {f.rule.id for f in (*outcome.evaluation.firings, *outcome.evaluation.overridden)}
     predicted = {rule.id for stratum in pipeline.rulebook.strata for rule in stratum.rules
@@ -115,8 +116,6 @@ def test_lint_finds_bad_codes_and_uncovered_rules(tmp_path):
     shutil.copytree(BUNDLED_RULES, rules)
     labs = rules / "valuesets" / "labs.yaml"
     labs.write_text(labs.read_text().replace('code: "2132-9"', 'code: "2132-8"'))
-    procedures = rules / "valuesets" / "procedures.yaml"
-    procedures.write_text(procedures.read_text().replace('"77386006"', '"77386007"'))
     conditions = rules / "valuesets" / "conditions.yaml"
     conditions.write_text(conditions.read_text().replace('"77386006"', '"77386007"'))
     only = tmp_path / "fixtures"

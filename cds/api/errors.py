@@ -22,7 +22,7 @@ def register(app: Flask) -> None:
         detail = exc.description or exc.name
         if exc.code == 413:
             detail = f"the request body is larger than {app.config['MAX_CONTENT_LENGTH']} bytes"
-        # Keep the exception's own headers (e.g. the Allow that a 405 must carry), not its HTML type.
+        # Keep the exception's own headers (e.g. the Allow a 405 must carry), not its HTML type.
         headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
         return {"error": exc.name.lower(), "detail": detail}, exc.code, headers
 
