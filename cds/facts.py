@@ -277,8 +277,7 @@ def _labs(
     results: list[LabResult] = []
     for obs in record.of("Observation"):
         ref = _ref(obs)
-        test = next((vs.id for vs in rulebook.valuesets_of("lab")
-                     if vs.matches_code(_codings(obs.code))), None)
+        test = next((vs.id for vs in rulebook.coded(("lab",), _codings(obs.code))), None)
         if test is None:
             continue
         reason = _unusable_lab(obs, rulebook, test)

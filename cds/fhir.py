@@ -90,13 +90,9 @@ def _is_relevant(resource: Mapping[str, Any], rulebook: Rulebook) -> bool:
     if resource["resourceType"] in MEDICATION_TYPES:
         concept = medication_concept(resource)
         text = raw_text(concept)
-        return any(
-            vs.matches_code(raw_codings(concept)) or (text and vs.matches_text(text))
-            for kind in kinds
-            for vs in rulebook.valuesets_of(kind)
-        )
-    codings = raw_codings(resource.get("code"))
-    return any(vs.matches_code(codings) for kind in kinds for vs in rulebook.valuesets_of(kind))
+        return bool(rulebook.coded(kinds, raw_codings(concept))) or (bool(text) and any(
+            vs.matches_text(text) for kind in kinds for vs in rulebook.valuesets_of(kind)))
+    return bool(rulebook.coded(kinds, raw_codings(resource.get("code"))))
 
 
 def validate(resource: Mapping[str, Any], where: str) -> Any:

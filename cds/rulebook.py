@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -148,7 +149,42 @@ class Rulebook:
         return tuple(r for s in self.strata for r in s.rules)
 
     def valuesets_of(self, kind: str) -> list[ValueSet]:
-        return [v for v in self.valuesets.values() if v.kind == kind]
+        return self._by_kind.get(kind, [])
+
+    @cached_property
+    def _by_kind(self) -> dict[str, list[ValueSet]]:
+        out: dict[str, list[ValueSet]] = {}
+        for vs in self.valuesets.values():
+            out.setdefault(vs.kind, []).append(vs)
+        return out
+
+    @cached_property
+    def _exact(self) -> dict[tuple[str, str], list[ValueSet]]:
+        index: dict[tuple[str, str], list[ValueSet]] = {}
+        for vs in self.valuesets.values():
+            for code in vs.codes:
+                if not code.prefix:
+                    index.setdefault((code.system, code.code), []).append(vs)
+        return index
+
+    def coded(self, kinds: tuple[str, ...], codings: Iterable[tuple[str | None, str | None]]
+              ) -> list[ValueSet]:
+        """The value sets of `kinds` that contain any of `codings`, in definition order.
+
+        Exact codes are looked up in an index (bundles carry thousands of observations); only
+        the few prefix codes are scanned."""
+        pairs = [(s, c) for s, c in codings if s and c]
+        found = {vs.id for pair in pairs for vs in self._exact.get(pair, ()) if vs.kind in kinds}
+        found |= {vs.id for kind in kinds for vs in self._prefixed.get(kind, ())
+                  if vs.matches_code(pairs)}
+        if not found:
+            return []
+        return [vs for kind in kinds for vs in self.valuesets_of(kind) if vs.id in found]
+
+    @cached_property
+    def _prefixed(self) -> dict[str, list[ValueSet]]:
+        return {kind: [vs for vs in sets if any(c.prefix for c in vs.codes)]
+                for kind, sets in self._by_kind.items()}
 
 
 def normalise_unit(unit: str) -> str:
