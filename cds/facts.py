@@ -7,6 +7,7 @@ unit, no value, no date, unusable status) is skipped and the reason kept, so car
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -332,6 +333,8 @@ def _unusable_lab(obs: Any, rulebook: Rulebook, test: str) -> str | None:
     q = obs.valueQuantity
     if q is None or q.value is None:
         return "no numeric valueQuantity"
+    if not math.isfinite(float(q.value)):
+        return f"value {q.value:.3e} is not a finite number"
     table = rulebook.units.get(test)
     if table is None:
         return "no unit table for this test"
@@ -349,7 +352,7 @@ def _reference_range(obs: Any, table: Any) -> tuple[float | None, float | None]:
         if q is None or q.value is None:
             return None
         value = table.to_canonical(_number(q.value), q.code or q.unit)
-        return None if value is None else round(value, 4)
+        return None if value is None or not math.isfinite(value) else round(value, 4)
 
     return convert(rr.low), convert(rr.high)
 

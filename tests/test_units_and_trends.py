@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 
@@ -141,3 +142,14 @@ def test_nice_profile_loading_complete_after_six_doses(load_fixture):
 def test_unknown_regimen_profile_stops_start_up():
     with pytest.raises(RuleFileError, match="CDS_REGIMEN 'uk' is not one of"):
         create_app({**FIXTURE_CONFIG, "REGIMEN": "uk"})
+
+
+def test_a_value_too_large_for_a_float_is_ignored_not_guessed(client, load_fixture):
+    body = load_fixture("pv-pernicious-anemia-deficient")
+    raw = json.dumps(body).replace('"value": 150', '"value": 1' + "0" * 400)
+    response = client.post("/cds-services/b12-patient-view", data=raw,
+                           content_type="application/json")
+    card = response.get_json()["cards"][0]
+    assert card["extension"]["b12cds.assessment"]["phase"] == "insufficient-data"
+    assert ("- Observation/p01-b12 (serum-b12): ignored, value 1.000e+400 is not a finite "
+            "number") in card["detail"]
