@@ -144,10 +144,14 @@ def main() -> int:
     env = {**os.environ, "HOST": "127.0.0.1", "WEB_CONCURRENCY": WORKERS, "CDS_DB": str(db),
            "CDS_NOW": "2026-06-01"}
     cds = str(Path(sys.executable).parent / "cds")
-    servers = [start([cds, "serve"], {**env, "PORT": str(app_port)}, app_port),
-               start([sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{floor_port}",
-                      "--workers", WORKERS, "--chdir", str(ROOT / "bench"), "floor_app:app"],
-                     env, floor_port)]
+    servers = [start([cds, "serve"], {**env, "PORT": str(app_port)}, app_port)]
+    try:
+        servers.append(start([sys.executable, "-m", "gunicorn", "--bind",
+                              f"127.0.0.1:{floor_port}", "--workers", WORKERS, "--chdir",
+                              str(ROOT / "bench"), "floor_app:app"], env, floor_port))
+    except SystemExit:
+        stop(servers[0])
+        raise
     app_url = f"http://127.0.0.1:{app_port}/cds-services/b12-order-select"
     floor_url = f"http://127.0.0.1:{floor_port}/cds-services/b12-order-select"
     rows = []

@@ -106,6 +106,7 @@ class Engine:
         self._collected: list[tuple[int, dict]] | None = None
         self._host = _QuietHost()
         self._names: list[str] = []
+        self._fact_types: dict[str, set[str]] = {}
         tag = uuid.uuid4().hex[:8]
         definitions: dict[str, dict] = {}
         for stratum in rulebook.strata:
@@ -124,6 +125,7 @@ class Engine:
                 }
             definitions[name] = rules
             self._names.append(name)
+            self._fact_types[name] = {p.fact for r in stratum.rules for p in r.when}
         self._host.set_rulesets(definitions)  # consumes the `run` keys; not reused here
 
     def _collector(self, index: int):
@@ -140,11 +142,17 @@ class Engine:
         lists: dict[str, list[Any]] = {}
         firings: list[Firing] = []
         assessments: list[dict[str, Any]] = []
-        base = [{k: v for k, v in f.items() if v is not None} for f in facts]
+        if any(not isinstance(f.get("type"), str) for f in facts):
+            raise EngineError("every fact needs a 'type'")
+        base = [{**{k: v for k, v in f.items() if v is not None}, "_n": n}
+                for n, f in enumerate(facts)]
         for name, stratum in zip(self._names, self.rulebook.strata, strict=True):
             assessment = {"type": "assessment", **slots}
             assessments.append(assessment)
-            collected = self._run_session(name, [*base, assessment])
+            # only the fact types this stratum's rules match: smaller batches, same firings
+            wanted = self._fact_types[name]
+            batch = [f for f in base if f["type"] in wanted]
+            collected = self._run_session(name, [*batch, {**assessment, "_n": len(base)}])
             for index, matched in sorted(collected, key=_firing_order):
                 rule = stratum.rules[index]
                 ordered = tuple(_strip(matched[p.alias]) for p in rule.when)
@@ -165,7 +173,7 @@ class Engine:
     def _run_session(self, ruleset: str, facts: list[dict]) -> list[tuple[int, dict]]:
         sid = uuid.uuid4().hex  # server-generated: a client's hookInstance may repeat
         batch = [{"type": _BEGIN, "sid": sid}]
-        batch += [{**f, "sid": sid, "_n": n} for n, f in enumerate(facts)]
+        batch += [{**f, "sid": sid} for f in facts]
         with self._lock:
             self._collected = []
             asserted = False
