@@ -23,10 +23,10 @@ test: install
 	$(BIN)/pytest
 
 bench: install
-	$(BIN)/python bench/engine_soak.py --n 20000 --stages
+	$(BIN)/python bench/latency.py
 
 soak: install
-	$(BIN)/python bench/engine_soak.py --n 100000
+	$(BIN)/python bench/soak.py --n 100000 --threads 4
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache
