@@ -84,3 +84,13 @@ def test_bad_request_over_http_is_json(server):
                     "detail": "the request body must be a JSON object, not an array"}
     status, body = _request(f"{server}/cds-services/b12-patient-view", b"{}", "text/plain")
     assert (status, body["field"]) == (415, "Content-Type")
+
+
+def test_the_server_survives_bad_requests(server):
+    for data in (b"[]", b"null", b"{oops", b"[" * 50_000 + b"]" * 50_000):
+        status, body = _request(f"{server}/cds-services/b12-patient-view", data)
+        assert (status, body["field"]) == (400, "body")
+    request = (FIXTURES / "pv-no-labs.json").read_bytes()
+    status, body = _request(f"{server}/cds-services/b12-patient-view", request)
+    assert status == 200
+    assert body["cards"][0]["extension"]["b12cds.assessment"]["phase"] == "insufficient-data"
