@@ -147,10 +147,12 @@ class Facts:
                 fact[f"loading_{name}"], fact[f"maintenance_{name}"] = orders.compare(order,
                                                                                       variant)
             facts.append(fact)
+        start = self.treatment.doses[0].date if self.treatment.doses else None
         for item in self.coded:
             facts.append({"type": item.kind, "concept": item.concept, "ref": item.ref,
                           "display": item.display,
-                          "date": item.date.isoformat() if item.date else None})
+                          "date": item.date.isoformat() if item.date else None,
+                          "since_treatment": bool(item.date and start and item.date > start)})
         t = self.treatment
         facts.append({
             "type": "treatment",

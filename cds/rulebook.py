@@ -27,9 +27,9 @@ FACT_FIELDS: dict[str, frozenset[str]] = {
         {"test", "value", "unit", "comparator", "date", "age_days", "current", "latest",
          "ref_low", "ref_high", "range_flag", "interpretation", "ref", "value_text"}
     ),
-    "condition": frozenset({"concept", "ref", "display", "date"}),
-    "procedure": frozenset({"concept", "ref", "display", "date"}),
-    "medication": frozenset({"concept", "ref", "display", "date"}),
+    "condition": frozenset({"concept", "ref", "display", "date", "since_treatment"}),
+    "procedure": frozenset({"concept", "ref", "display", "date", "since_treatment"}),
+    "medication": frozenset({"concept", "ref", "display", "date", "since_treatment"}),
     "treatment": frozenset({"doses", "first_dose", "last_dose", "days_since_last", "prior_course",
                             "active_order", "ref"}),
     "loading": frozenset({"variant", "required", "given", "remaining", "complete", "open_ended"}),

@@ -308,6 +308,10 @@ def cases() -> dict[str, dict]:
         "os-loading-under-way-order-continues": request(osel, "p62", labs=[b12("p62", 140, when="2026-05-20")],
             admins=doses("p62", ["2026-05-28", "2026-05-29", "2026-05-30"]),
             draft=draft_b12("p62", structured(1000, "mcg", 1, 1, "mo"))),
+        "pv-maintenance-new-neuro-symptoms": request(pv, "p64", conditions=[
+            pa("p64"), {**condition("p64", "p64-par", ICD, "R20.2", "Paresthesia of skin"),
+                        "onsetDateTime": "2026-05-01"}],
+            admins=doses("p64", loading)),
         "osign-resolved-pa-not-counted": request(osign, "p21", labs=[b12("p21", 400)], conditions=[
             condition("p21", "p21-pa", ICD, "D51.0", "Pernicious anemia", status="resolved")]),
     }

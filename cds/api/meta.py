@@ -42,12 +42,33 @@ def openapi() -> dict:
                     "schema": {"$ref": "#/components/schemas/HookRequest"}}}},
                 "responses": _responses(400, 401, 404, 405, 412, 413, 415),
             }},
+            "/cds-services/{id}/feedback": {"post": {
+                "summary": "Feedback on the cards a service issued",
+                "parameters": [{"name": "id", "in": "path", "required": True,
+                                "schema": {"type": "string", "enum": service_ids}}],
+                "requestBody": {"required": True, "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/Feedback"}}}},
+                "responses": _responses(400, 401, 404, 413, 415),
+            }},
             "/healthz": {"get": {"summary": "Liveness", "responses": _responses()}},
         },
         "components": {"schemas": {
             "Error": {"type": "object", "required": ["error", "detail"], "properties": {
                 "error": {"type": "string"}, "detail": {"type": "string"},
                 "field": {"type": "string"}}},
+            "Feedback": {
+                "type": "object", "required": ["feedback"],
+                "properties": {"feedback": {"type": "array", "minItems": 1, "items": {
+                    "type": "object", "required": ["card", "outcome", "outcomeTimestamp"],
+                    "properties": {
+                        "card": {"type": "string"},
+                        "outcome": {"type": "string", "enum": ["accepted", "overridden"]},
+                        "acceptedSuggestions": {"type": "array", "items": {
+                            "type": "object", "required": ["id"],
+                            "properties": {"id": {"type": "string"}}}},
+                        "overrideReason": {"type": "object"},
+                        "outcomeTimestamp": {"type": "string", "format": "date-time"}}}}},
+            },
             "HookRequest": {
                 "type": "object", "required": ["hook", "hookInstance", "context"],
                 "properties": {
