@@ -10,8 +10,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 from cds import orders
@@ -22,7 +23,6 @@ from cds.rulebook import Rulebook
 LAB_STATUSES = {"final", "amended", "corrected"}
 INACTIVE_CONDITION = {"inactive", "resolved", "remission"}
 EXCLUDED_VERIFICATION = {"refuted", "entered-in-error"}
-ACTIVE_MEDICATION = {"active", "completed", "intended", "on-hold"}
 DONE_ADMINISTRATION = {"completed", "in-progress"}
 COMPARATORS = {None: "=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 
@@ -173,9 +173,19 @@ class Facts:
         return facts
 
 
+def medication(resource: Any) -> Any:
+    """The medication concept of a MedicationRequest/Statement/Administration; a reference
+    (`medicationReference`) is read by its display text, as the selection step did."""
+    if resource.medicationCodeableConcept is not None:
+        return resource.medicationCodeableConcept
+    display = getattr(resource.medicationReference, "display", None)
+    return SimpleNamespace(text=display, coding=None) if display else None
+
+
 def _to_date(value: Any) -> date | None:
     if isinstance(value, datetime):
-        return value.date()
+        # an instant with a zone is dated in UTC, as `now` is: no lab "from the future"
+        return value.astimezone(UTC).date() if value.tzinfo else value.date()
     if isinstance(value, date):
         return value
     if isinstance(value, str) and len(value) >= 4:  # partial FHIR dates: 2020, 2020-05
@@ -225,10 +235,10 @@ def build(record: PatientRecord, rulebook: Rulebook, now: date, regimen_profile:
     )
     series = _series(labs, treatment, rulebook.parameters["trend_tests"]["value"])
     drafts = tuple(
-        orders.read(model, dict(raw), rulebook, b12_form(model.medicationCodeableConcept,
+        orders.read(model, dict(raw), rulebook, b12_form(medication(model),
                                                          rulebook, _dosage_route(model)))
         for model, raw in record.draft_orders
-        if _is_b12(model.medicationCodeableConcept, rulebook)
+        if _is_b12(medication(model), rulebook)
     )
     return Facts(now, _demographics(record, now, skipped), labs, coded, treatment, loading,
                  series, drafts, profile, tuple(skipped), record.gaps)
@@ -378,9 +388,9 @@ def _coded(record: PatientRecord, rulebook: Rulebook, skipped: list[str]) -> tup
         items += _concepts("procedure", proc, proc.code, rulebook, when)
     for kind in ("MedicationStatement", "MedicationRequest"):
         for med in record.of(kind):
-            if med.status not in ACTIVE_MEDICATION:
+            if med.status not in rulebook.parameters["medication_statuses_counted"]["value"]:
                 continue
-            concept = med.medicationCodeableConcept
+            concept = medication(med)
             items += _concepts("medication", med, concept, rulebook, None)
     return tuple(items)
 
@@ -415,7 +425,7 @@ def _treatment(record: PatientRecord, rulebook: Rulebook, skipped: list[str]) ->
     doses: list[Dose] = []
     refs: list[str] = []
     for admin in record.of("MedicationAdministration"):
-        concept = admin.medicationCodeableConcept
+        concept = medication(admin)
         if not _is_b12(concept, rulebook) or admin.status not in DONE_ADMINISTRATION:
             continue
         route = _text(getattr(admin.dosage, "route", None))
@@ -430,15 +440,16 @@ def _treatment(record: PatientRecord, rulebook: Rulebook, skipped: list[str]) ->
         refs.append(_ref(admin))
     prior_course = False
     for stmt in record.of("MedicationStatement"):
-        concept = stmt.medicationCodeableConcept
-        if stmt.status in ACTIVE_MEDICATION and _is_b12(concept, rulebook) and (
+        concept = medication(stmt)
+        established = rulebook.parameters["established_course_statuses"]["value"]
+        if stmt.status in established and _is_b12(concept, rulebook) and (
             b12_form(concept, rulebook) == "b12-injection"
         ):
             prior_course = True
             refs.append(_ref(stmt))
     active_order = any(
         req.status == "active" and req.intent in {"order", "original-order", "plan"}
-        and _is_b12(req.medicationCodeableConcept, rulebook)
+        and _is_b12(medication(req), rulebook)
         for req in record.of("MedicationRequest")
     )
     doses.sort(key=lambda d: (d.date, d.ref))

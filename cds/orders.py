@@ -7,8 +7,10 @@ maintenance intervals from `rules/regimens.yaml`; the rules decide what a mismat
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 from cds.rulebook import Rulebook
@@ -26,7 +28,7 @@ _TEXT_SCHEDULES: tuple[tuple[re.Pattern[str], float | None], ...] = (
     (re.compile(r"\b(?:once )?weekly\b|\bevery week\b|\bonce a week\b"), 7),
     (re.compile(r"\b(?:once )?monthly\b|\bevery month\b|\bonce a month\b"), 30),
 )
-_TEXT_DOSE = re.compile(r"(\d+(?:\.\d+)?)\s*(mcg|micrograms?|µg|ug|mg|ml)\b")
+_TEXT_DOSE = re.compile(r"(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)\s*(mcg|micrograms?|µg|ug|mg|ml)\b")
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,9 @@ def _dose(dosage: Any, text: str, rulebook: Rulebook, form: str | None) -> float
     if quantity is not None and quantity.value is not None:
         return _to_mcg(float(quantity.value), quantity.code or quantity.unit, rulebook, form)
     match = _TEXT_DOSE.search(text)
-    return _to_mcg(float(match.group(1)), match.group(2), rulebook, form) if match else None
+    if not match:
+        return None
+    return _to_mcg(float(match.group(1).replace(",", "")), match.group(2), rulebook, form)
 
 
 def _to_mcg(value: float, unit: str | None, rulebook: Rulebook, form: str | None) -> float | None:
@@ -101,14 +105,21 @@ def _to_mcg(value: float, unit: str | None, rulebook: Rulebook, form: str | None
     return None if mcg is None else _number(mcg)
 
 
-def _number(value: float) -> float | int:
-    """Rounded to 3 places; whole numbers as int, so 30 days reads 30, not 30.0."""
-    value = round(float(value), 3)
+def _number(value: float) -> float | int | None:
+    """Rounded to 3 places, whole numbers as int (30 days reads 30, not 30.0); None for what
+    cannot be a dose or an interval (zero, negative, not finite)."""
+    value = float(value)
+    if not math.isfinite(value) or value <= 0 or value > 1e6:
+        return None
+    value = round(value, 3)
+    if value == 0:
+        return None
     return int(value) if value.is_integer() else value
 
 
 def _written(resource: Any, dosage: Any, dose: float | None, interval: float | None) -> str:
-    concept = resource.medicationCodeableConcept
+    concept = resource.medicationCodeableConcept or SimpleNamespace(
+        text=getattr(resource.medicationReference, "display", None), coding=None)
     product = (getattr(concept, "text", None)
                or next((c.display for c in (getattr(concept, "coding", None) or []) if c.display),
                        "B12 product"))

@@ -139,3 +139,53 @@ def test_patient_view_has_no_order_card_and_non_b12_drafts_are_ignored():
     response = fixture_app().test_client().post("/cds-services/b12-order-select", json=body)
     assert response.status_code == 200
     assert len(response.get_json()["cards"]) == 1
+
+
+@pytest.mark.parametrize(("repeat", "interval"), [
+    ({"frequency": 1, "period": 0, "periodUnit": "d"}, None),
+    ({"frequency": 1, "period": -7, "periodUnit": "d"}, None),
+    ({"frequency": 1, "period": 1e308, "periodUnit": "a"}, None),
+    ({"frequency": 2147483647, "period": 1, "periodUnit": "d"}, None),
+    ({"frequency": 3, "period": 1, "periodUnit": "wk"}, 2.333),
+])
+def test_impossible_timing_is_unreadable_not_approved(repeat, interval):
+    body = _request("os-matches-loading-structured")
+    body["context"]["draftOrders"]["entry"][0]["resource"]["dosageInstruction"][0]["timing"] = {
+        "repeat": repeat}
+    response = fixture_app().test_client().post("/cds-services/b12-order-select", json=body)
+    assert response.status_code == 200
+    assert "Infinity" not in response.get_data(as_text=True)
+    order = response.get_json()["cards"][1]["extension"]["b12cds.order"]
+    assert order["interval_days"] == interval
+    if interval is None:
+        assert order["schedule_source"] == "none"
+        assert order["rules"] == ["order-schedule-unreadable"]
+
+
+def test_thousands_separator_in_the_dose_text():
+    assert orders._TEXT_DOSE.search("inject 1,000 mcg im monthly").group(1) == "1,000"
+    assert orders._dose(None, "inject 1,000 mcg im monthly", BOOK, "b12-injection") == 1000
+
+
+def test_medication_reference_is_read_by_its_display():
+    body = _request("pv-loading-under-way")
+    for entry in body["prefetch"]["medicationAdministrations"]["entry"]:
+        entry["resource"].pop("medicationCodeableConcept")
+        entry["resource"]["medicationReference"] = {
+            "display": "Cyanocobalamin 1000 mcg/mL injection"}
+    response = fixture_app().test_client().post("/cds-services/b12-patient-view", json=body)
+    card = response.get_json()["cards"][0]
+    assert card["summary"].startswith("B12 repletion (loading), 3 of 11 doses given, 8 to go")
+
+
+def test_intended_statement_is_not_an_established_course():
+    body = _request("pv-neuro-untreated-critical")
+    body["prefetch"]["medicationStatements"]["entry"].append({"resource": {
+        "resourceType": "MedicationStatement", "id": "p12-intended", "status": "intended",
+        "medicationCodeableConcept": {"coding": [{
+            "system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "309594"}]},
+        "subject": {"reference": "Patient/p12"}}})
+    card = fixture_app().test_client().post("/cds-services/b12-patient-view",
+                                            json=body).get_json()["cards"][0]
+    assert (card["indicator"], card["extension"]["b12cds.assessment"]["phase"]) == (
+        "critical", "repletion")

@@ -153,3 +153,12 @@ def test_a_value_too_large_for_a_float_is_ignored_not_guessed(client, load_fixtu
     assert card["extension"]["b12cds.assessment"]["phase"] == "insufficient-data"
     assert ("- Observation/p01-b12 (serum-b12): ignored, value 1.000e+400 is not a finite "
             "number") in card["detail"]
+
+
+def test_an_instant_ahead_in_time_zone_is_dated_in_utc_not_the_future(client, load_fixture):
+    body = load_fixture("pv-pernicious-anemia-deficient")
+    body["prefetch"]["labs"]["entry"][0]["resource"]["effectiveDateTime"] = (
+        "2026-06-02T05:00:00+14:00")  # 2026-06-01T15:00Z: already past on 2026-06-01
+    card = client.post("/cds-services/b12-patient-view", json=body).get_json()["cards"][0]
+    assert card["extension"]["b12cds.assessment"]["phase"] == "repletion"
+    assert "Serum B12 150 pg/mL on 2026-06-01: deficient" in card["detail"]
