@@ -11,6 +11,7 @@ from cds import config as _config
 from cds import feedback
 from cds.api import discovery, errors, http, meta, services
 from cds.auth import ClientAuth
+from cds.errors import ConfigError
 from cds.pipeline import Pipeline
 
 
@@ -21,6 +22,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["b12cds"] = Pipeline(app.config)
     app.extensions["b12cds.store"] = feedback.Store(app.config["DB"])
     if app.config["AUTH_REQUIRED"]:
+        if not app.config["AUDIENCE"]:
+            raise ConfigError("CDS_AUDIENCE", "CDS_AUTH_REQUIRED needs CDS_AUDIENCE, the "
+                              "service's public base URL that tokens' `aud` must name")
         app.extensions["b12cds.auth"] = ClientAuth(app.config["TRUSTED_CLIENTS"] or "")
     app.json.sort_keys = False
     app.register_blueprint(discovery.bp)

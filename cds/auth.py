@@ -4,8 +4,9 @@ Trusted clients come from the JSON file named by CDS_TRUSTED_CLIENTS: a list of
 `{"iss": ..., "jwks": {...}}` or `{"iss": ..., "jwks_url": ...}` (fetched JWKS are cached for
 `JWKS_CACHE_SECONDS`, at most `_MAX_CACHED_KEYS` keys per issuer). Checks: the issuer is trusted;
 `alg` is RS384 or ES384 (never `none` or HMAC); the signature verifies with the issuer's key named
-by `kid`; `aud` is the URL of the service called; `exp` is present and not past; `iat` is not in
-the future; `jti` has not been seen before within its lifetime. Clock skew of `LEEWAY` seconds.
+by `kid`; `aud` is the URL of the service called (CDS_AUDIENCE + path, never the Host header);
+`exp` is present, not past and at most 5 minutes ahead; `iat` is not in the future; `jti` has not
+been seen before within its lifetime. Clock skew of `LEEWAY` seconds.
 The `jti` cache is per process: with several workers a replay is caught by the worker that saw
 the first use only.
 """
@@ -25,6 +26,7 @@ from cds.errors import ConfigError, Unauthorized
 
 ALGORITHMS = ("RS384", "ES384")
 LEEWAY = 60
+MAX_LIFETIME = 300  #: CDS Hooks: `exp` at most 5 minutes ahead
 JWKS_CACHE_SECONDS = 300
 _MAX_CACHED_KEYS = 16
 _MAX_JTIS = 100_000
@@ -70,6 +72,9 @@ class ClientAuth:
             )
         except jwt.PyJWTError as exc:
             raise Unauthorized(f"the token was refused: {exc}", field="Authorization") from exc
+        if float(claims["exp"]) > time.time() + MAX_LIFETIME + LEEWAY:
+            raise Unauthorized(f"the token lives longer than {MAX_LIFETIME} s (exp too far ahead)",
+                               field="Authorization")
         self._check_replay(str(claims["jti"]), float(claims["exp"]))
         return claims
 

@@ -12,6 +12,7 @@
 | TRUSTED_CLIENTS | CDS_TRUSTED_CLIENTS  | JSON file: [{iss, jwks} or {iss, jwks_url}] |
 | AUDIENCE        | CDS_AUDIENCE         | public base URL (default: the request's own) |
 | DB              | CDS_DB               | var/b12cds.sqlite3 (feedback store, relative) |
+| FHIR_SERVERS    | CDS_FHIR_SERVERS     | https:// (base-URL prefixes that may be contacted) |
 | FHIR_TIMEOUT    | CDS_FHIR_TIMEOUT     | 2.0 s per FHIR server request |
 | FHIR_DEADLINE   | CDS_FHIR_DEADLINE    | 3.0 s for all FHIR server requests of one call |
 | FHIR_MAX_PAGES  | CDS_FHIR_MAX_PAGES   | 5 Bundle pages per query   |
@@ -37,6 +38,7 @@ _ENV = {
     "TRUSTED_CLIENTS": ("CDS_TRUSTED_CLIENTS", str),
     "AUDIENCE": ("CDS_AUDIENCE", str),
     "DB": ("CDS_DB", str),
+    "FHIR_SERVERS": ("CDS_FHIR_SERVERS", str),
     "FHIR_TIMEOUT": ("CDS_FHIR_TIMEOUT", float),
     "FHIR_DEADLINE": ("CDS_FHIR_DEADLINE", float),
     "FHIR_MAX_PAGES": ("CDS_FHIR_MAX_PAGES", int),
@@ -56,6 +58,7 @@ def load(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         "TRUSTED_CLIENTS": None,
         "AUDIENCE": None,
         "DB": "var/b12cds.sqlite3",
+        "FHIR_SERVERS": "https://",
         "FHIR_TIMEOUT": 2.0,
         "FHIR_DEADLINE": 3.0,
         "FHIR_MAX_PAGES": 5,

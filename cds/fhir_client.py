@@ -24,6 +24,8 @@ class FetchSettings:
     timeout: float = 2.0  #: seconds per HTTP request
     deadline: float = 3.0  #: seconds for all fetching of one service call
     max_pages: int = 5  #: Bundle pages followed per query
+    #: base-URL prefixes the service may send a client's token to (default: any https server)
+    allowed: tuple[str, ...] = ("https://",)
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,10 @@ def fetch_missing(
     if not isinstance(token, str) or not token:
         return {}, tuple(Gap(k, "not sent by the EHR, and no access token to ask its FHIR "
                                 "server") for k in missing)
+    if not request.fhir_server.startswith(settings.allowed):
+        # never send a token, or make a request, to a server the operator did not allow
+        return {}, tuple(Gap(k, "not sent by the EHR, and its fhirServer is not one this "
+                                "service may contact (CDS_FHIR_SERVERS)") for k in missing)
     base = request.fhir_server.rstrip("/") + "/"
     stop_at = time.monotonic() + settings.deadline
     session = requests.Session()

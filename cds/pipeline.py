@@ -41,7 +41,8 @@ class Pipeline:
         self.uuid_seed = config.get("CARD_UUID_SEED")
         self.fetch = fhir_client.FetchSettings(
             timeout=float(config["FHIR_TIMEOUT"]), deadline=float(config["FHIR_DEADLINE"]),
-            max_pages=int(config["FHIR_MAX_PAGES"]))
+            max_pages=int(config["FHIR_MAX_PAGES"]),
+            allowed=tuple(p.strip() for p in config["FHIR_SERVERS"].split(",") if p.strip()))
 
     def _gather(self, request: hooks.HookRequest) -> fhir.PatientRecord:
         """Prefetch, completed from the FHIR server where keys are missing, then validated.

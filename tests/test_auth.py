@@ -54,7 +54,8 @@ def auth_client(tmp_path, jwks_server):
                {"iss": REMOTE, "jwks_url": jwks_server.url_for("/jwks.json")}]
     path = tmp_path / "trusted.json"
     path.write_text(json.dumps(trusted))
-    app = create_app({**FIXTURE_CONFIG, "AUTH_REQUIRED": True, "TRUSTED_CLIENTS": str(path)})
+    app = create_app({**FIXTURE_CONFIG, "AUTH_REQUIRED": True, "TRUSTED_CLIENTS": str(path),
+                      "AUDIENCE": "http://localhost"})
     return app.test_client()
 
 
@@ -109,9 +110,11 @@ def test_extra_claims_and_clock_skew_are_tolerated(auth_client, load_fixture):
         ("Bearer " + token(exp=None), 'Token is missing the "exp" claim'),
         ("Bearer " + token(jti=None), 'Token is missing the "jti" claim'),
         ("Bearer " + token(iat=int(time.time()) + 600), "The token is not yet valid (iat)"),
+        ("Bearer " + token(exp=int(time.time()) + 86400), "lives longer than 300 s"),
     ],
     ids=["missing", "basic", "garbage", "alg-none", "hmac", "unknown-issuer", "unknown-kid",
-         "bad-signature", "wrong-audience", "expired", "no-exp", "no-jti", "iat-future"],
+         "bad-signature", "wrong-audience", "expired", "no-exp", "no-jti", "iat-future",
+         "long-lived"],
 )
 def test_refusals_are_401_with_www_authenticate(auth_client, load_fixture, authorization,
                                                 problem):
@@ -157,4 +160,20 @@ def test_malformed_trusted_clients_file_stops_start_up(tmp_path, content):
     path = tmp_path / "trusted.json"
     path.write_text(content)
     with pytest.raises(ConfigError, match=r"trusted\.json"):
+        create_app({**FIXTURE_CONFIG, "AUTH_REQUIRED": True, "TRUSTED_CLIENTS": str(path),
+                    "AUDIENCE": "http://localhost"})
+
+
+def test_the_host_header_cannot_choose_the_audience(auth_client, load_fixture):
+    other = token(aud="https://other-cds.example/cds-services/b12-patient-view")
+    response = auth_client.post("/cds-services/b12-patient-view", json=load_fixture("pv-no-labs"),
+                                headers={"Authorization": f"Bearer {other}",
+                                         "Host": "other-cds.example"}, base_url="https://other-cds.example")
+    assert response.status_code == 401
+
+
+def test_auth_without_an_audience_stops_start_up(tmp_path):
+    path = tmp_path / "trusted.json"
+    path.write_text(json.dumps([{"iss": EHR, "jwks": {"keys": [_jwk(RSA_KEY, "ehr-1")]}}]))
+    with pytest.raises(ConfigError, match="CDS_AUTH_REQUIRED needs CDS_AUDIENCE"):
         create_app({**FIXTURE_CONFIG, "AUTH_REQUIRED": True, "TRUSTED_CLIENTS": str(path)})

@@ -81,7 +81,7 @@ def fhir():
 
 
 def _call(body: dict, **config) -> tuple[int, dict]:
-    app = create_app({**FIXTURE_CONFIG, **config})
+    app = create_app({**FIXTURE_CONFIG, "FHIR_SERVERS": "http://127.0.0.1:", **config})
     response = app.test_client().post(f"/cds-services/b12-{body['hook']}", json=body)
     return response.status_code, response.get_json()
 
@@ -228,3 +228,21 @@ def test_nothing_sent_and_no_server_is_412():
     assert status == 412
     assert answer["detail"].startswith(
         "no patient data could be obtained: patient: not sent by the EHR, and no fhirServer")
+
+
+def test_a_server_not_allowed_is_never_contacted(fhir):
+    body = _without_prefetch(fhir, keep=("patient", "labs"))
+    status, answer = _call(body, FHIR_SERVERS="https://ehr.example.org/")
+    assert status == 200
+    assert fhir.seen == []  # no request, so the token never left the service
+    assert _missing_lines(answer["cards"][0])[0] == (
+        "conditions: not sent by the EHR, and its fhirServer is not one this service may "
+        "contact (CDS_FHIR_SERVERS)")
+
+
+def test_plain_http_is_not_contacted_by_default(fhir):
+    body = _without_prefetch(fhir, keep=("patient", "labs"))
+    app = create_app(FIXTURE_CONFIG)  # default CDS_FHIR_SERVERS: https:// only
+    response = app.test_client().post("/cds-services/b12-patient-view", json=body)
+    assert response.status_code == 200
+    assert fhir.seen == []

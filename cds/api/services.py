@@ -19,8 +19,8 @@ def authenticate() -> None:
     auth = current_app.extensions.get("b12cds.auth")
     if auth is None or request.method != "POST":
         return
-    base = current_app.config["AUDIENCE"]
-    audience = base.rstrip("/") + request.path if base else request.base_url
+    # the configured public base URL, never the client-controlled Host header
+    audience = current_app.config["AUDIENCE"].rstrip("/") + request.path
     g.client = auth.verify(request.headers.get("Authorization"), audience)["iss"]
 
 
