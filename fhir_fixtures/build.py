@@ -305,6 +305,10 @@ def cases() -> dict[str, dict]:
             pa("p63"), condition("p63", "p63-par", ICD, "R20.2", "Paresthesia of skin")],
             meds=[med("MedicationStatement", "p63", "p63-stmt", "309594", "vitamin B12 1 MG/ML Injectable Solution")],
             draft=draft_b12("p63", structured(1000, "mcg", 1, 1, "mo"))),
+        "osign-neuro-maintenance-every-2-months": request(osign, "p65", conditions=[
+            pa("p65"), condition("p65", "p65-neuro", ICD, "G62.9", "Polyneuropathy, unspecified")],
+            admins=doses("p65", loading),
+            draft=draft_b12("p65", {"text": "Inject 1 mL IM every 2 months"})),
         "os-loading-under-way-order-continues": request(osel, "p62", labs=[b12("p62", 140, when="2026-05-20")],
             admins=doses("p62", ["2026-05-28", "2026-05-29", "2026-05-30"]),
             draft=draft_b12("p62", structured(1000, "mcg", 1, 1, "mo"))),
