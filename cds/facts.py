@@ -227,8 +227,9 @@ def build(record: PatientRecord, rulebook: Rulebook, now: date, regimen_profile:
     window = int(rulebook.parameters["current_window_days"]["value"])
     labs = _labs(record, rulebook, now, window, skipped)
     coded = _coded(record, rulebook, skipped)
-    treatment = _treatment(record, rulebook, skipped)
     profile = rulebook.regimens[regimen_profile]
+    lapse = max(v["maintenance_interval_days"][1] for v in profile["variants"].values())
+    treatment = _treatment(record, rulebook, skipped, now, lapse)
     loading = tuple(
         Loading(name, variant.get("loading_doses"), len(treatment.doses))
         for name, variant in profile["variants"].items()
@@ -421,7 +422,8 @@ def _is_b12(concept: Any, rulebook: Rulebook) -> bool:
     return vs.matches_code(_codings(concept)) or vs.matches_text(_text(concept))
 
 
-def _treatment(record: PatientRecord, rulebook: Rulebook, skipped: list[str]) -> Treatment:
+def _treatment(record: PatientRecord, rulebook: Rulebook, skipped: list[str], now: date,
+               lapse_days: int) -> Treatment:
     doses: list[Dose] = []
     refs: list[str] = []
     for admin in record.of("MedicationAdministration"):
@@ -453,4 +455,21 @@ def _treatment(record: PatientRecord, rulebook: Rulebook, skipped: list[str]) ->
         for req in record.of("MedicationRequest")
     )
     doses.sort(key=lambda d: (d.date, d.ref))
-    return Treatment(tuple(doses), prior_course, active_order, tuple(refs))
+    course = _current_course(doses, now, lapse_days)
+    if len(course) < len(doses):
+        earlier = doses[: len(doses) - len(course)]
+        skipped.append(
+            f"{len(earlier)} earlier B12 injection(s), the last on {earlier[-1].date.isoformat()}: "
+            f"a gap of more than {lapse_days} days (the longest maintenance interval) ended that "
+            "course, so they are not counted towards the current one")
+    return Treatment(tuple(course), prior_course, active_order, tuple(refs))
+
+
+def _current_course(doses: list[Dose], now: date, lapse_days: int) -> list[Dose]:
+    """The trailing run of injections with no gap longer than `lapse_days`, up to today."""
+    if not doses or (now - doses[-1].date).days > lapse_days:
+        return []
+    start = len(doses) - 1
+    while start > 0 and (doses[start].date - doses[start - 1].date).days <= lapse_days:
+        start -= 1
+    return doses[start:]

@@ -309,6 +309,8 @@ def cases() -> dict[str, dict]:
             pa("p65"), condition("p65", "p65-neuro", ICD, "G62.9", "Polyneuropathy, unspecified")],
             admins=doses("p65", loading),
             draft=draft_b12("p65", {"text": "Inject 1 mL IM every 2 months"})),
+        "pv-old-course-lapsed-restart-loading": request(pv, "p66", labs=[b12("p66", 130)],
+            admins=doses("p66", ["2023-03-01", "2023-03-02", "2023-03-03"])),
         "os-loading-under-way-order-continues": request(osel, "p62", labs=[b12("p62", 140, when="2026-05-20")],
             admins=doses("p62", ["2026-05-28", "2026-05-29", "2026-05-30"]),
             draft=draft_b12("p62", structured(1000, "mcg", 1, 1, "mo"))),
