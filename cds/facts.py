@@ -30,7 +30,7 @@ COMPARATORS = {None: "=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 @dataclass(frozen=True)
 class LabResult:
     test: str
-    value: float
+    value: float | None  #: None for a qualitative result (read by its interpretation)
     unit: str
     comparator: str
     date: date
@@ -294,9 +294,17 @@ def _labs(
         test = next((vs.id for vs in rulebook.coded(("lab",), _codings(obs.code))), None)
         if test is None:
             continue
-        reason = _unusable_lab(obs, rulebook, test)
         when = _to_date(obs.effectiveDateTime or getattr(obs.effectivePeriod, "start", None)
                         or obs.issued)
+        if test not in rulebook.units:  # a qualitative test (e.g. an antibody): no unit table
+            result = _qualitative(obs, test, when, now, window, ref)
+            if result is None:
+                skipped.append(f"{ref} ({test}): ignored, no date, or neither an "
+                               "interpretation nor a result to read")
+            else:
+                results.append(result)
+            continue
+        reason = _unusable_lab(obs, rulebook, test)
         if reason is None and when is None:
             reason = "no effective date"
         if reason is None and when > now:
@@ -329,6 +337,34 @@ def _labs(
         LabResult(**{**lab.__dict__, "latest": id(lab) in latest}) for lab in results
     ]
     return tuple(sorted(marked, key=lambda r: (r.test, r.date, r.ref), reverse=True))
+
+
+def _qualitative(obs: Any, test: str, when: date | None, now: date, window: int,
+                 ref: str) -> LabResult | None:
+    """A result read by its interpretation code and the laboratory's own range (same unit)."""
+    if obs.status not in LAB_STATUSES or when is None or when > now:
+        return None
+    interpretation = next(iter(_codings(obs.interpretation[0])), (None, None))[1] if (
+        obs.interpretation) else None
+    q, flag = obs.valueQuantity, None
+    if q is not None and q.value is not None and obs.referenceRange:
+        rr = obs.referenceRange[0]
+        same = [b for b in (rr.low, rr.high) if b is not None and b.value is not None
+                and (b.code or b.unit) == (q.code or q.unit)]
+        if same:
+            flag = _range_flag(float(q.value), *(
+                float(b.value) if b is not None and b in same else None
+                for b in (rr.low, rr.high)))
+    shown = (obs.valueString or _text(obs.valueCodeableConcept)
+             or (f"{_fmt(float(q.value))} {q.unit or q.code or ''}".strip() if q and q.value
+                 is not None else ""))
+    if not (interpretation or flag or shown):
+        return None
+    age = (now - when).days
+    return LabResult(test=test, value=None, unit="", comparator="=", date=when, age_days=age,
+                     current=age <= window, latest=False, ref=ref,
+                     value_text=shown or f"interpretation {interpretation}", range_flag=flag,
+                     interpretation=interpretation)
 
 
 def _range_flag(value: float, low: float | None, high: float | None) -> str | None:

@@ -311,6 +311,24 @@ def cases() -> dict[str, dict]:
             draft=draft_b12("p65", {"text": "Inject 1 mL IM every 2 months"})),
         "pv-old-course-lapsed-restart-loading": request(pv, "p66", labs=[b12("p66", 130)],
             admins=doses("p66", ["2023-03-01", "2023-03-02", "2023-03-03"])),
+        "pv-intrinsic-factor-antibody-positive": request(pv, "p67", labs=[b12("p67", 150), {
+            "resourceType": "Observation", "id": "p67-ifab", "status": "final",
+            "code": {"coding": [{"system": LOINC, "code": "31444-3"}]},
+            "subject": {"reference": "Patient/p67"}, "effectiveDateTime": "2026-05-12",
+            "valueCodeableConcept": {"text": "Positive"},
+            "interpretation": [{"coding": [{
+                "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation",
+                "code": "POS"}]}]}]),
+        "pv-intrinsic-factor-antibody-above-lab-range": request(pv, "p68", labs=[b12("p68", 150), {
+            **obs("p68", "p68-ifab", "31443-5", 3.2, "AU/mL", "2026-05-12", high=1.1)}]),
+        "pv-intrinsic-factor-antibody-negative": request(pv, "p69", labs=[b12("p69", 150), {
+            "resourceType": "Observation", "id": "p69-ifab", "status": "final",
+            "code": {"coding": [{"system": LOINC, "code": "31444-3"}]},
+            "subject": {"reference": "Patient/p69"}, "effectiveDateTime": "2026-05-12",
+            "valueCodeableConcept": {"text": "Negative"},
+            "interpretation": [{"coding": [{
+                "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation",
+                "code": "NEG"}]}]}]),
         "os-loading-under-way-order-continues": request(osel, "p62", labs=[b12("p62", 140, when="2026-05-20")],
             admins=doses("p62", ["2026-05-28", "2026-05-29", "2026-05-30"]),
             draft=draft_b12("p62", structured(1000, "mcg", 1, 1, "mo"))),
