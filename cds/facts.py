@@ -418,6 +418,10 @@ def _coded(record: PatientRecord, rulebook: Rulebook, skipped: list[str]) -> tup
             continue
         onset = _to_date(cond.onsetDateTime or cond.recordedDate)
         items += _concepts("condition", cond, cond.code, rulebook, onset)
+    for obs in record.of("Observation"):  # a finding recorded as a coded Observation
+        if obs.status in LAB_STATUSES and obs.valueBoolean is not False:
+            when = _to_date(obs.effectiveDateTime or getattr(obs.effectivePeriod, "start", None))
+            items += _concepts("condition", obs, obs.code, rulebook, when)
     for proc in record.of("Procedure"):
         if proc.status in {"entered-in-error", "not-done"}:
             continue

@@ -20,7 +20,7 @@ from cds.rulebook import Rulebook
 
 #: resource type -> value-set kinds whose codes make the resource relevant
 RELEVANT = {
-    "Observation": ("lab",),
+    "Observation": ("lab", "condition"),
     "Condition": ("condition",),
     "Procedure": ("procedure",),
     "MedicationStatement": ("medication", "b12"),

@@ -329,6 +329,10 @@ def cases() -> dict[str, dict]:
             "interpretation": [{"coding": [{
                 "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation",
                 "code": "NEG"}]}]}]),
+        "pv-cognitive-change-observation-neuro": request(pv, "p70", labs=[b12("p70", 120), {
+            "resourceType": "Observation", "id": "p70-mem", "status": "final",
+            "code": {"coding": [{"system": ICD, "code": "R41.3", "display": "Other amnesia"}]},
+            "subject": {"reference": "Patient/p70"}, "effectiveDateTime": "2026-05-02"}]),
         "os-loading-under-way-order-continues": request(osel, "p62", labs=[b12("p62", 140, when="2026-05-20")],
             admins=doses("p62", ["2026-05-28", "2026-05-29", "2026-05-30"]),
             draft=draft_b12("p62", structured(1000, "mcg", 1, 1, "mo"))),
