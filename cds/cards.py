@@ -153,8 +153,7 @@ def _assessment_card(view: _View, firings: list[Firing]) -> dict[str, Any]:
         "summary": _summary(view),
         "indicator": _indicator(firings),
         "detail": _detail(view, assessment, firings, monitoring),
-        "source": {"label": f"b12-cds: {view.ctx.regimen['label']}",
-                   "url": view.ctx.regimen["url"]},
+        "source": _source(view),
         "extension": {EXTENSION: assessment},
     }
 
@@ -226,6 +225,10 @@ def _monitoring_line(m: Mapping[str, Any]) -> str:
     return f"{m['due']}: {m['test']}{code} - {m['reason']}"
 
 
+def _source(view: _View) -> dict[str, str]:
+    return {"label": f"b12-cds: {view.ctx.regimen['label']}", "url": view.ctx.regimen["url"]}
+
+
 def _sources(firings: list[Firing]) -> str:
     sources = dict.fromkeys(f"{f.rule.id}: {f.rule.source}" for f in firings)
     return "**Sources:** " + ("; ".join(sources) if sources else "none fired")
@@ -257,8 +260,7 @@ def _order_card(view: _View, order: DraftOrder, firings: list[Firing],
         "summary": _clip(headline),
         "indicator": _indicator(firings),
         "detail": _order_detail(view, order, firings, steps, monitoring),
-        "source": {"label": f"b12-cds: {view.ctx.regimen['label']}",
-                   "url": view.ctx.regimen["url"]},
+        "source": _source(view),
         "overrideReasons": suggestions.OVERRIDE_REASONS,
         "extension": {ORDER_EXTENSION: {
             "order": order.ref,
@@ -302,6 +304,7 @@ def _order_detail(view: _View, order: DraftOrder, firings: list[Firing], steps: 
         lines += [f"**Order as written:** {order.written} (schedule read from "
                   f"{SCHEDULE_SOURCES[order.schedule_source]})", "",
                   f"**Recommended:** {recommended}{view.lifelong}", ""]
+    # alerts first, then the other notes
     lines += _bullets("**Check**", _notes(firings, alerts=True) | _notes(firings, alerts=False))
     lines.append(_sources(firings))
     return "\n".join(lines).strip()

@@ -161,8 +161,10 @@ class Engine:
                     if slot not in slots or rule.then.priority > priorities[slot]:
                         slots[slot] = value
                         priorities[slot] = rule.then.priority
-        standing = [f for f in firings if _stands(f.rule, slots)]
-        overridden = [f for f in firings if not _stands(f.rule, slots)]
+        standing: list[Firing] = []
+        overridden: list[Firing] = []
+        for firing in firings:
+            (standing if _stands(firing.rule, slots) else overridden).append(firing)
         for firing in standing:
             for slot, values in firing.rule.then.add.items():
                 bucket = lists.setdefault(slot, [])

@@ -197,6 +197,19 @@ def _to_date(value: Any) -> date | None:
     return None
 
 
+def _effective(resource: Any) -> date | None:
+    """The date of `effective[x]` (dateTime, or a Period's start)."""
+    return _to_date(resource.effectiveDateTime
+                    or getattr(resource.effectivePeriod, "start", None))
+
+
+def _interpretation(obs: Any) -> str | None:
+    """The first code of the Observation's first interpretation (H, L, POS, ...)."""
+    if not obs.interpretation:
+        return None
+    return next(iter(_codings(obs.interpretation[0])), (None, None))[1]
+
+
 def _codings(concept: Any) -> list[tuple[str | None, str | None]]:
     return [(c.system, c.code) for c in (getattr(concept, "coding", None) or [])]
 
@@ -294,8 +307,7 @@ def _labs(
         test = next((vs.id for vs in rulebook.coded(("lab",), _codings(obs.code))), None)
         if test is None:
             continue
-        when = _to_date(obs.effectiveDateTime or getattr(obs.effectivePeriod, "start", None)
-                        or obs.issued)
+        when = _effective(obs) or _to_date(obs.issued)
         if test not in rulebook.units:  # a qualitative test (e.g. an antibody): no unit table
             result = _qualitative(obs, test, when, now, window, ref)
             if result is None:
@@ -319,8 +331,7 @@ def _labs(
         comparator = COMPARATORS[q.comparator]
         low, high = _reference_range(obs, table)
         age = (now - when).days
-        interpretation = next(iter(_codings(obs.interpretation[0])), (None, None))[1] if (
-            obs.interpretation) else None
+        interpretation = _interpretation(obs)
         sign = "" if comparator == "=" else comparator
         shown = f"{sign}{_fmt(_number(q.value))} {q.unit or q.code}"
         results.append(LabResult(
@@ -344,8 +355,7 @@ def _qualitative(obs: Any, test: str, when: date | None, now: date, window: int,
     """A result read by its interpretation code and the laboratory's own range (same unit)."""
     if obs.status not in LAB_STATUSES or when is None or when > now:
         return None
-    interpretation = next(iter(_codings(obs.interpretation[0])), (None, None))[1] if (
-        obs.interpretation) else None
+    interpretation = _interpretation(obs)
     q, flag = obs.valueQuantity, None
     if q is not None and q.value is not None and obs.referenceRange:
         rr = obs.referenceRange[0]
@@ -420,7 +430,7 @@ def _coded(record: PatientRecord, rulebook: Rulebook, skipped: list[str]) -> tup
         items += _concepts("condition", cond, cond.code, rulebook, onset)
     for obs in record.of("Observation"):  # a finding recorded as a coded Observation
         if obs.status in LAB_STATUSES and obs.valueBoolean is not False:
-            when = _to_date(obs.effectiveDateTime or getattr(obs.effectivePeriod, "start", None))
+            when = _effective(obs)
             items += _concepts("condition", obs, obs.code, rulebook, when)
     for proc in record.of("Procedure"):
         if proc.status in {"entered-in-error", "not-done"}:
@@ -472,7 +482,7 @@ def _treatment(record: PatientRecord, rulebook: Rulebook, skipped: list[str], no
             continue
         route = _text(getattr(admin.dosage, "route", None))
         form = b12_form(concept, rulebook, route)
-        when = _to_date(admin.effectiveDateTime or getattr(admin.effectivePeriod, "start", None))
+        when = _effective(admin)
         if form != "b12-injection" or when is None:
             why = "not an injection" if form else "product form not stated"
             skipped.append(f"{_ref(admin)}: B12 administration not counted as a dose ({why})"
