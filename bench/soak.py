@@ -1,7 +1,8 @@
-"""Engine soak and stage timing (a benchmark: prints numbers, asserts nothing about speed).
+"""Engine soak (a benchmark: prints numbers, asserts nothing about speed).
 
     python bench/soak.py --n 100000 --threads 4     # RSS before/after, errors, throughput
-    python bench/soak.py --stages                   # in-process time per pipeline stage
+
+The in-process time per pipeline stage is printed by bench/latency.py (`make bench`).
 
 Every evaluation is a distinct patient (the fixture's patient id is rewritten), served by one
 app shared by all threads, as gunicorn's threads would. Exit 1 on any error.
@@ -18,14 +19,12 @@ import sys
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
-from datetime import date
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cds import cards, create_app, facts, fhir, fhir_client, hooks  # noqa: E402
+from cds import create_app  # noqa: E402
 
 _PATIENT = re.compile(r"(?<![A-Za-z0-9])p\d\d(?![0-9])")
 
@@ -88,49 +87,12 @@ def soak(n: int, threads: int) -> int:
     return 1 if errors else 0
 
 
-def stages(n: int) -> int:
-    """Time each pipeline stage in-process, single-threaded, as Pipeline.call runs them."""
-    app = create_app({"NOW": "2026-06-01"})
-    p = app.extensions["b12cds"]
-    cases = templates()
-    totals: Counter[str] = Counter()
-    for i in range(n):
-        service_id, template = cases[i % len(cases)]
-        body = json.loads(template.replace("__PID__", f"t{i:07d}"))
-        hook = f"{service_id.removeprefix('b12-')}"
-        t0 = time.perf_counter()
-        request = hooks.parse_request(body, hook)
-        t1 = time.perf_counter()
-        fetched, gaps = fhir_client.fetch_missing(request, p.prefetch, p.fetch)
-        record = fhir.gather(replace(request, prefetch={**request.prefetch, **fetched}),
-                             p.rulebook, [str(g) for g in gaps])
-        t2 = time.perf_counter()
-        clinical = facts.build(record, p.rulebook, date(2026, 6, 1), p.regimen_name)
-        t3 = time.perf_counter()
-        evaluation = p.engine.evaluate(clinical.engine_facts())
-        t4 = time.perf_counter()
-        ctx = cards.CardContext(p.regimen_name, p.rulebook.regimens[p.regimen_name],
-                                request.hook_instance, None, request.hook, request.patient_id)
-        cards.render(evaluation, clinical, ctx)
-        t5 = time.perf_counter()
-        for name, dt in zip(("parse", "gather", "facts", "engine", "cards"),
-                            (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
-            totals[name] += dt
-    whole = sum(totals.values())
-    print(f"stage timing over {n} calls (mean ms per call)")
-    for name, dt in totals.items():
-        print(f"  {name:7s} {dt / n * 1000:7.3f}  {dt / whole * 100:5.1f}%")
-    print(f"  total   {whole / n * 1000:7.3f}")
-    return 0
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--threads", type=int, default=4)
-    parser.add_argument("--stages", action="store_true", help="time the pipeline stages")
     args = parser.parse_args()
-    return stages(min(args.n, 2_000)) if args.stages else soak(args.n, args.threads)
+    return soak(args.n, args.threads)
 
 
 if __name__ == "__main__":

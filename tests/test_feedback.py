@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pytest
 
 from cds import create_app
 from tests.replay import FIXTURE_CONFIG, FIXTURES
-from tests.test_real_server import _free_port, _request
+from tests.test_real_server import _request, start_server
 
 CDS = Path(sys.executable).parent / "cds"
 URL = "/cds-services/b12-order-select/feedback"
@@ -121,19 +120,8 @@ def test_feedback_to_an_unknown_service_is_404(app_client):
 
 
 def test_acknowledged_feedback_survives_kill_9(tmp_path, db):
-    port = _free_port()
-    env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": "2",
-           "CDS_DB": db, "CDS_NOW": FIXTURE_CONFIG["NOW"]}
-    base = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen([str(CDS), "serve"], env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)
+    process, base = start_server(db)
     try:
-        for _ in range(150):
-            try:
-                if _request(f"{base}/healthz")[0] == 200:
-                    break
-            except OSError:
-                time.sleep(0.2)
         request = (FIXTURES / "os-metformin-deficient.json").read_bytes()
         status, body = _request(f"{base}/cds-services/b12-order-select", request)
         assert status == 200
@@ -149,6 +137,7 @@ def test_acknowledged_feedback_survives_kill_9(tmp_path, db):
     finally:
         os.killpg(process.pid, signal.SIGKILL)  # no shutdown, no flush
         process.wait(timeout=30)
+        process.stderr.close()
     with pytest.raises(OSError):  # the server is gone
         urllib.request.urlopen(f"{base}/healthz", timeout=2)
     rows = json.loads(_cli(db, "list", "--json").stdout)

@@ -35,24 +35,29 @@ def _request(url: str, body: bytes | None = None, content_type: str = "applicati
         return exc.code, json.loads(exc.read())
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def start_server(db: str) -> tuple[subprocess.Popen, str]:
+    """`cds serve` (gunicorn, 2 workers) on a free loopback port, up and answering."""
     port = _free_port()
     env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": "2",
            "CDS_NOW": FIXTURE_CONFIG["NOW"], "CDS_CARD_UUID_SEED": FIXTURE_CONFIG["CARD_UUID_SEED"],
-           "CDS_DB": str(tmp_path_factory.mktemp("db") / "cds.sqlite3")}
+           "CDS_DB": db}
     process = subprocess.Popen([str(CDS), "serve"], env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
+    for _ in range(150):  # up to ~30 s for gunicorn and its workers to come up
+        try:
+            if _request(f"{base}/healthz")[0] == 200:
+                return process, base
+        except OSError:
+            time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)
+    pytest.fail("the server did not start: " + process.communicate(timeout=30)[1].decode())
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    process, base = start_server(str(tmp_path_factory.mktemp("db") / "cds.sqlite3"))
     try:
-        for _ in range(150):  # up to ~30 s for gunicorn and its workers to come up
-            try:
-                if _request(f"{base}/healthz")[0] == 200:
-                    break
-            except (urllib.error.URLError, ConnectionError):
-                time.sleep(0.2)
-        else:
-            pytest.fail("the server did not start: " + process.stderr.read1().decode())
         yield base
     finally:
         os.killpg(process.pid, signal.SIGTERM)
